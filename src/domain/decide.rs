@@ -1,0 +1,255 @@
+//! `decide`: given a call's state and one invocation, either the events to record or the
+//! point in the stream whose reply must be given again (a retry). Pure: the time and the
+//! event ids come in as arguments.
+
+use super::event::{bounded_raw, CallFacts, Event, EventKind, Outcome, SCHEMA_VERSION};
+use super::questionnaire::{Lang, Questionnaire};
+use super::state::CallState;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// The caller's input, as Connect stored it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No,
+    Exit,
+    Invalid,
+}
+
+impl Answer {
+    /// `1` yes; `0`, `Timeout` or empty: no; `*`: leave; anything else is invalid.
+    pub fn parse(raw: &str) -> Answer {
+        let s = raw.trim_matches(|c: char| c.is_ascii_whitespace());
+        match s {
+            "1" => Answer::Yes,
+            "" | "0" => Answer::No,
+            "*" => Answer::Exit,
+            _ if s.eq_ignore_ascii_case("timeout") => Answer::No,
+            _ => Answer::Invalid,
+        }
+    }
+}
+
+/// The `turn` parameter of an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnArg {
+    Absent,
+    Token(u64),
+    /// Present but not a turn this service could have issued (`abc`, `-1`, ...).
+    Malformed,
+}
+
+impl TurnArg {
+    pub fn parse(raw: Option<&str>) -> TurnArg {
+        match raw.map(str::trim) {
+            None | Some("") => TurnArg::Absent,
+            Some(s) if s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse().map(TurnArg::Token).unwrap_or(TurnArg::Malformed)
+            }
+            Some(_) => TurnArg::Malformed,
+        }
+    }
+}
+
+/// One invocation of the Lambda for one contact, in domain terms.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Invocation {
+    pub turn: Option<String>,
+    pub answer: Option<String>,
+    pub lang: Option<Lang>,
+    pub facts: CallFacts,
+}
+
+/// Why an invocation records nothing and gives an earlier reply again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayReason {
+    /// The turn was answered already: Connect retried.
+    Retry(u64),
+    /// The turn is not one this call issued (future, unknown or malformed): the current
+    /// reply is given again.
+    UnknownTurn,
+    /// The call is over; its final reply is given again.
+    Concluded,
+}
+
+/// Something worth a warning in the logs, though the invocation is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warning {
+    /// An answer came without a turn token: retries cannot be told apart for this call.
+    NoTurnToken,
+    /// An answer came on the first invocation of a call; it was not recorded.
+    AnswerBeforeFirstQuestion,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Append these events at `expected_version`, then reply from the new state.
+    Record {
+        expected_version: u64,
+        events: Vec<Event>,
+    },
+    /// Record nothing; reply from the state folded up to `upto`.
+    Replay { upto: u64, reason: ReplayReason },
+}
+
+/// Decides one invocation. `new_questionnaire` is used only for a call that has not
+/// started; a started call keeps the questionnaire it started with.
+pub fn decide(
+    new_questionnaire: &Questionnaire,
+    state: &CallState<'_>,
+    inv: &Invocation,
+    now: DateTime<Utc>,
+    new_id: &mut dyn FnMut() -> Uuid,
+) -> (Decision, Option<Warning>) {
+    let turn_arg = TurnArg::parse(inv.turn.as_deref());
+    let mut out = Recorder {
+        turn: state.version,
+        next_seq: state.version + 1,
+        now,
+        new_id,
+        events: Vec::new(),
+    };
+    let Some(started) = &state.started else {
+        out.push(EventKind::CallStarted {
+            questionnaire: new_questionnaire.id.clone(),
+            questionnaire_version: new_questionnaire.version,
+            lang: inv.lang.unwrap_or_default(),
+            facts: inv.facts.clone(),
+        });
+        let warning = inv
+            .answer
+            .as_deref()
+            .filter(|a| !a.trim().is_empty())
+            .map(|_| Warning::AnswerBeforeFirstQuestion);
+        return (out.finish(state.version), warning);
+    };
+
+    let mut warning = None;
+    match (turn_arg, inv.answer.is_some()) {
+        (TurnArg::Malformed, _) => {
+            return (
+                Decision::Replay {
+                    upto: state.version,
+                    reason: ReplayReason::UnknownTurn,
+                },
+                None,
+            )
+        }
+        (TurnArg::Token(t), _) => {
+            if let Some(&upto) = state.replies.get(&t) {
+                let reason = ReplayReason::Retry(t);
+                return (Decision::Replay { upto, reason }, None);
+            }
+            if t != state.version {
+                let reason = ReplayReason::UnknownTurn;
+                return (Decision::Replay { upto: state.version, reason }, None);
+            }
+        }
+        // No token, no answer: Connect retried the first invocation.
+        (TurnArg::Absent, false) => {
+            let upto = state.replies.get(&0).copied().unwrap_or(state.version);
+            return (
+                Decision::Replay {
+                    upto,
+                    reason: ReplayReason::Retry(0),
+                },
+                None,
+            );
+        }
+        (TurnArg::Absent, true) => warning = Some(Warning::NoTurnToken),
+    }
+    if state.is_concluded() {
+        let reason = ReplayReason::Concluded;
+        return (Decision::Replay { upto: state.version, reason }, warning);
+    }
+
+    let q = started.questionnaire;
+    let Some(question) = q.question(state.pending) else {
+        // A started, unconcluded call always has a pending question (fold keeps this).
+        let reason = ReplayReason::Concluded;
+        return (Decision::Replay { upto: state.version, reason }, warning);
+    };
+    let raw_input = inv.answer.as_deref().unwrap_or("");
+    let (raw, raw_len) = bounded_raw(raw_input);
+    let question_id = question.id.clone();
+    match Answer::parse(raw_input) {
+        answer @ (Answer::Yes | Answer::No) => {
+            let yes = answer == Answer::Yes;
+            let score = state.score + if yes { question.weight } else { 0 };
+            out.push(EventKind::AnswerRecorded {
+                question: question_id,
+                yes,
+                raw,
+            });
+            let last = state.pending + 1 == q.questions.len();
+            let outcome = if score >= q.hospital_threshold {
+                Some(Outcome::Hospital)
+            } else if last && score >= q.monitor_threshold {
+                Some(Outcome::Monitor)
+            } else if last {
+                Some(Outcome::Clear)
+            } else {
+                None
+            };
+            if let Some(outcome) = outcome {
+                out.conclude(outcome, score, None);
+            }
+        }
+        Answer::Exit => {
+            out.push(EventKind::CallExited {
+                question: question_id,
+            });
+            out.conclude(Outcome::Exited, state.score, None);
+        }
+        Answer::Invalid => {
+            out.push(EventKind::InputRejected {
+                question: question_id,
+                raw,
+                raw_len,
+            });
+            if state.rejections + 1 >= q.max_rejections {
+                let reason = Some("too_many_invalid_inputs".to_string());
+                out.conclude(Outcome::Exited, state.score, reason);
+            }
+        }
+    }
+    (out.finish(state.version), warning)
+}
+
+struct Recorder<'a> {
+    turn: u64,
+    next_seq: u64,
+    now: DateTime<Utc>,
+    new_id: &'a mut dyn FnMut() -> Uuid,
+    events: Vec<Event>,
+}
+
+impl Recorder<'_> {
+    fn push(&mut self, kind: EventKind) {
+        self.events.push(Event {
+            seq: self.next_seq,
+            event_id: (self.new_id)(),
+            at: self.now,
+            schema: SCHEMA_VERSION,
+            turn: self.turn,
+            kind,
+        });
+        self.next_seq += 1;
+    }
+
+    fn conclude(&mut self, outcome: Outcome, score: u32, reason: Option<String>) {
+        self.push(EventKind::TriageConcluded {
+            outcome,
+            score,
+            reason,
+        });
+    }
+
+    fn finish(self, expected_version: u64) -> Decision {
+        Decision::Record {
+            expected_version,
+            events: self.events,
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Events: what happened in a call, in the past tense. One stream per ContactId; events are
+//! appended, never changed. Every event carries its position (`seq`), a UUID v7 id, the
+//! time it was recorded (UTC, ms), the schema version it was written with, and the `turn`
+//! it answered (the stream version the deciding invocation saw), which is how a retried
+//! invocation finds the response it was given the first time.
+
+use super::questionnaire::Lang;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The schema version this build writes. Older versions are upcast on read.
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// Longest raw caller input kept in an event, in characters; longer input is cut and its
+/// length recorded, so a hostile or broken flow cannot bloat the store.
+pub const MAX_RAW_CHARS: usize = 16;
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Score reached the hospital threshold: go to hospital at once.
+    Hospital,
+    /// Finished with a score at or above the monitor threshold: watch your symptoms.
+    Monitor,
+    /// Finished below the monitor threshold: no sign of infection.
+    Clear,
+    /// The caller pressed `*` (or gave too many invalid inputs).
+    Exited,
+    /// The store was unavailable. Never recorded: only ever a response.
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Hospital => "hospital",
+            Outcome::Monitor => "monitor",
+            Outcome::Clear => "clear",
+            Outcome::Exited => "exited",
+            Outcome::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Some(match s {
+            "hospital" => Outcome::Hospital,
+            "monitor" => Outcome::Monitor,
+            "clear" => Outcome::Clear,
+            "exited" => Outcome::Exited,
+            "error" => Outcome::Error,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Facts about the contact, taken from Connect's ContactData on the first invocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiation_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_contact_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_contact_id: Option<String>,
+    /// Keyed hash (HMAC-SHA256, hex) of the caller's number. Never the number itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_hash: Option<String>,
+}
+
+/// What happened. Serialised with a `type` tag and plain fields, so the same shape is a JSON
+/// line in the file store and plain attributes in DynamoDB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum EventKind {
+    CallStarted {
+        questionnaire: String,
+        questionnaire_version: u32,
+        lang: Lang,
+        #[serde(flatten)]
+        facts: CallFacts,
+    },
+    AnswerRecorded {
+        question: String,
+        yes: bool,
+        raw: String,
+    },
+    InputRejected {
+        question: String,
+        raw: String,
+        raw_len: u64,
+    },
+    CallExited {
+        question: String,
+    },
+    TriageConcluded {
+        outcome: Outcome,
+        score: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::CallStarted { .. } => "CallStarted",
+            EventKind::AnswerRecorded { .. } => "AnswerRecorded",
+            EventKind::InputRejected { .. } => "InputRejected",
+            EventKind::CallExited { .. } => "CallExited",
+            EventKind::TriageConcluded { .. } => "TriageConcluded",
+        }
+    }
+}
+
+/// One recorded event of one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the call's stream: 1, 2, 3...
+    pub seq: u64,
+    pub event_id: Uuid,
+    #[serde(with = "millis")]
+    pub at: DateTime<Utc>,
+    /// Schema version the event was written with.
+    pub schema: u16,
+    /// The turn this event answered: the stream version seen by the invocation that
+    /// recorded it (0 for the first invocation).
+    pub turn: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// Cuts caller input to [`MAX_RAW_CHARS`] characters; returns the kept text and the
+/// original length in bytes.
+pub fn bounded_raw(raw: &str) -> (String, u64) {
+    (raw.chars().take(MAX_RAW_CHARS).collect(), raw.len() as u64)
+}
+
+/// Reads one event from its JSON form (file line or DynamoDB item turned into JSON),
+/// upcasting older schema versions. Unknown future versions are refused, never guessed.
+pub fn event_from_json(mut value: serde_json::Value) -> Result<Event, String> {
+    let schema = value
+        .get("schema")
+        .and_then(|s| s.as_u64())
+        .ok_or("event has no numeric `schema`")?;
+    match schema {
+        // Version 1 is current. An upcaster for version N goes here, rewriting `value`
+        // from N to N+1 and falling through.
+        1 => {}
+        v => {
+            return Err(format!(
+                "event schema {v} is newer than this build understands ({SCHEMA_VERSION}); upgrade connect-triage"
+            ))
+        }
+    }
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("schema".into(), SCHEMA_VERSION.into());
+    }
+    serde_json::from_value(value).map_err(|e| format!("event does not match the schema: {e}"))
+}
+
+/// Timestamps are written as RFC 3339 UTC with milliseconds: `2026-11-25T14:03:07.123Z`.
+mod millis {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn sample() -> Event {
+        Event {
+            seq: 1,
+            event_id: Uuid::nil(),
+            at: Utc
+                .timestamp_millis_opt(1_764_079_387_123)
+                .single()
+                .expect("valid time"),
+            schema: SCHEMA_VERSION,
+            turn: 0,
+            kind: EventKind::CallStarted {
+                questionnaire: "covid19".into(),
+                questionnaire_version: 1,
+                lang: Lang::Es,
+                facts: CallFacts {
+                    channel: Some("VOICE".into()),
+                    ..CallFacts::default()
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn events_are_flat_json() {
+        let v = serde_json::to_value(sample()).expect("serialise");
+        assert_eq!(v["type"], "CallStarted");
+        assert_eq!(v["channel"], "VOICE");
+        assert_eq!(v["at"], "2025-11-25T14:03:07.123Z");
+        assert_eq!(event_from_json(v).expect("read back"), sample());
+    }
+
+    #[test]
+    fn future_schema_is_refused() {
+        let mut v = serde_json::to_value(sample()).expect("serialise");
+        v["schema"] = 9.into();
+        assert!(event_from_json(v).unwrap_err().contains("upgrade"));
+    }
+
+    #[test]
+    fn raw_input_is_bounded() {
+        let big = "7".repeat(100_000);
+        let (kept, len) = bounded_raw(&big);
+        assert_eq!(kept.len(), MAX_RAW_CHARS);
+        assert_eq!(len, 100_000);
+        assert_eq!(bounded_raw("١").0, "١");
+    }
+}

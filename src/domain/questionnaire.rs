@@ -1,0 +1,207 @@
+//! The questionnaire as versioned data. The default is embedded in the binary from
+//! `covid19.v1.json`; calls record the id and version they used, so an old call's trail
+//! is always read with the texts it was asked with.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+/// The language a call is held in. Spanish is the seed's and the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    #[default]
+    Es,
+    En,
+}
+
+impl Lang {
+    /// Parses `es` / `en` (any case, surrounding blanks ignored). `None` for anything else.
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "es" => Some(Lang::Es),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Es => "es",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// A text in every supported language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Localized {
+    pub es: String,
+    pub en: String,
+}
+
+impl Localized {
+    pub fn get(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Es => &self.es,
+            Lang::En => &self.en,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Question {
+    /// Stable id, recorded with every answer (`contact`, `breathing`, ...).
+    pub id: String,
+    /// Points added to the score on a "yes".
+    pub weight: u32,
+    pub text: Localized,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Texts {
+    /// Appended to every question (the seed's `textEnd`).
+    pub instructions: Localized,
+    /// Put before a question asked again after an invalid key.
+    pub not_understood: Localized,
+    pub hospital: Localized,
+    pub monitor: Localized,
+    pub clear: Localized,
+    pub exited: Localized,
+    pub error: Localized,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Questionnaire {
+    pub id: String,
+    pub version: u32,
+    #[serde(default)]
+    pub title: String,
+    /// After any answer, a score at or above this ends the call with `hospital`.
+    pub hospital_threshold: u32,
+    /// After the last question, a score at or above this is `monitor`, else `clear`.
+    pub monitor_threshold: u32,
+    /// Invalid inputs tolerated in one call before it is ended as `exited`.
+    pub max_rejections: u32,
+    pub questions: Vec<Question>,
+    pub texts: Texts,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QuestionnaireError {
+    #[error("questionnaire is not valid JSON: {0}")]
+    Json(String),
+    #[error("questionnaire {0}: {1}")]
+    Invalid(String, String),
+}
+
+const EMBEDDED_COVID19_V1: &str = include_str!("covid19.v1.json");
+
+impl Questionnaire {
+    /// Parses and checks a questionnaire document.
+    pub fn from_json(text: &str) -> Result<Questionnaire, QuestionnaireError> {
+        let q: Questionnaire =
+            serde_json::from_str(text).map_err(|e| QuestionnaireError::Json(e.to_string()))?;
+        q.validate()?;
+        Ok(q)
+    }
+
+    fn validate(&self) -> Result<(), QuestionnaireError> {
+        let bad = |why: &str| Err(QuestionnaireError::Invalid(self.key(), why.to_string()));
+        if self.id.is_empty() {
+            return bad("id is empty");
+        }
+        if self.questions.is_empty() {
+            return bad("has no questions");
+        }
+        if self.questions.len() > 64 {
+            return bad("has more than 64 questions");
+        }
+        let mut seen = HashSet::new();
+        for q in &self.questions {
+            if q.id.is_empty() || !seen.insert(q.id.as_str()) {
+                return bad(&format!("question id {:?} is empty or repeated", q.id));
+            }
+        }
+        if self.monitor_threshold > self.hospital_threshold {
+            return bad("monitor_threshold is above hospital_threshold");
+        }
+        Ok(())
+    }
+
+    /// `id@version`, as shown to people.
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.id, self.version)
+    }
+
+    /// The embedded default questionnaire (the seed's, `covid19@1`).
+    pub fn embedded() -> &'static Questionnaire {
+        static Q: OnceLock<Questionnaire> = OnceLock::new();
+        Q.get_or_init(|| match Questionnaire::from_json(EMBEDDED_COVID19_V1) {
+            Ok(q) => q,
+            // The embedded file is checked by a unit test; reaching this is a build defect.
+            Err(e) => panic!("embedded questionnaire is broken: {e}"),
+        })
+    }
+
+    /// Every questionnaire version this build knows, for reading old calls.
+    pub fn catalog() -> &'static [&'static Questionnaire] {
+        static C: OnceLock<Vec<&'static Questionnaire>> = OnceLock::new();
+        C.get_or_init(|| vec![Questionnaire::embedded()])
+    }
+
+    /// Finds a known version by id and version.
+    pub fn lookup(id: &str, version: u32) -> Option<&'static Questionnaire> {
+        Self::catalog()
+            .iter()
+            .copied()
+            .find(|q| q.id == id && q.version == version)
+    }
+
+    pub fn question(&self, index: usize) -> Option<&Question> {
+        self.questions.get(index)
+    }
+
+    pub fn question_by_id(&self, id: &str) -> Option<(usize, &Question)> {
+        self.questions.iter().enumerate().find(|(_, q)| q.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_questionnaire_is_the_seed() {
+        let q = Questionnaire::embedded();
+        let weights: Vec<u32> = q.questions.iter().map(|q| q.weight).collect();
+        assert_eq!(weights, [15, 25, 15, 10, 10, 10, 10]);
+        assert_eq!((q.hospital_threshold, q.monitor_threshold), (50, 25));
+        assert_eq!(
+            q.questions[0].text.es,
+            "Pulse 1 si has tenido contacto con algún caso confirmado"
+        );
+        assert_eq!(Questionnaire::lookup("covid19", 1), Some(q));
+        assert_eq!(Questionnaire::lookup("covid19", 2), None);
+    }
+
+    #[test]
+    fn rejects_broken_documents() {
+        assert!(matches!(
+            Questionnaire::from_json("{"),
+            Err(QuestionnaireError::Json(_))
+        ));
+        let mut doc: serde_json::Value =
+            serde_json::from_str(EMBEDDED_COVID19_V1).expect("embedded json");
+        doc["questions"][1]["id"] = "contact".into();
+        let err = Questionnaire::from_json(&doc.to_string()).unwrap_err();
+        assert!(err.to_string().contains("repeated"), "{err}");
+    }
+
+    #[test]
+    fn lang_parses_loosely() {
+        assert_eq!(Lang::parse(" EN "), Some(Lang::En));
+        assert_eq!(Lang::parse("es"), Some(Lang::Es));
+        assert_eq!(Lang::parse("fr"), None);
+    }
+}

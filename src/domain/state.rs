@@ -1,0 +1,212 @@
+//! The state of one call, folded from its events (`evolve`), and the reply that state
+//! announces to the caller (`reply`). Pure: no I/O, no clock.
+
+use super::event::{Event, EventKind, Outcome};
+use super::questionnaire::{Lang, Questionnaire};
+use std::collections::BTreeMap;
+
+/// The questionnaire a call started with, and its language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started<'q> {
+    pub questionnaire: &'q Questionnaire,
+    pub lang: Lang,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CallState<'q> {
+    /// Sequence number of the last event (0: no events).
+    pub version: u64,
+    pub started: Option<Started<'q>>,
+    /// Index of the question waiting for an answer.
+    pub pending: usize,
+    pub score: u32,
+    /// Yes/no answers in question order.
+    pub answers: Vec<bool>,
+    pub rejections: u32,
+    /// The last event was an invalid input (the question is asked again, with an apology).
+    pub last_rejected: bool,
+    pub outcome: Option<Outcome>,
+    /// For every turn answered so far: the version right after the events that answered it.
+    pub replies: BTreeMap<u64, u64>,
+}
+
+/// A stream that does not fold: it breaks the rules the decider always keeps.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("event seq {seq} ({kind}): {why}")]
+pub struct FoldError {
+    pub seq: u64,
+    pub kind: &'static str,
+    pub why: String,
+}
+
+/// What the caller is told, in domain terms (connect.rs turns it into Connect's flat map).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub cont: bool,
+    pub text: String,
+    /// Token for the next invocation (only while the call goes on).
+    pub turn: Option<u64>,
+    pub outcome: Option<Outcome>,
+    pub score: u32,
+    /// Id of the question asked (only while the call goes on).
+    pub question: Option<String>,
+}
+
+impl Reply {
+    /// The calm apology given when the store cannot be reached.
+    pub fn unavailable(q: &Questionnaire, lang: Lang, score: u32) -> Reply {
+        Reply {
+            cont: false,
+            text: q.texts.error.get(lang).to_string(),
+            turn: None,
+            outcome: Some(Outcome::Error),
+            score,
+            question: None,
+        }
+    }
+}
+
+impl<'q> CallState<'q> {
+    /// Folds a whole stream, resolving the questionnaire version recorded at its start.
+    pub fn fold(events: &[Event]) -> Result<CallState<'static>, FoldError> {
+        CallState::fold_with(events, Questionnaire::lookup)
+    }
+
+    pub fn fold_with(
+        events: &[Event],
+        lookup: impl Fn(&str, u32) -> Option<&'q Questionnaire>,
+    ) -> Result<CallState<'q>, FoldError> {
+        let mut state = CallState::default();
+        for e in events {
+            state.evolve(e, &lookup)?;
+        }
+        Ok(state)
+    }
+
+    pub fn is_concluded(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// Applies one event.
+    pub fn evolve(
+        &mut self,
+        e: &Event,
+        lookup: &impl Fn(&str, u32) -> Option<&'q Questionnaire>,
+    ) -> Result<(), FoldError> {
+        let fail = |why: String| FoldError {
+            seq: e.seq,
+            kind: e.kind.name(),
+            why,
+        };
+        if e.seq != self.version + 1 {
+            return Err(fail(format!("expected seq {}", self.version + 1)));
+        }
+        if self.outcome.is_some() {
+            return Err(fail("event after the call was concluded".into()));
+        }
+        if let EventKind::CallStarted {
+            questionnaire,
+            questionnaire_version,
+            lang,
+            ..
+        } = &e.kind
+        {
+            if self.started.is_some() {
+                return Err(fail("call started twice".into()));
+            }
+            let q = lookup(questionnaire, *questionnaire_version).ok_or_else(|| {
+                fail(format!(
+                    "questionnaire {questionnaire}@{questionnaire_version} is unknown to this build"
+                ))
+            })?;
+            self.started = Some(Started {
+                questionnaire: q,
+                lang: *lang,
+            });
+        } else {
+            let Some(started) = &self.started else {
+                return Err(fail("first event is not CallStarted".into()));
+            };
+            let q = started.questionnaire;
+            let pending = q.question(self.pending);
+            let check_question = |id: &str| match pending {
+                Some(p) if p.id == id => Ok(p),
+                _ => Err(fail(format!(
+                    "question {id:?} is not the pending one ({:?})",
+                    pending.map(|p| p.id.as_str())
+                ))),
+            };
+            match &e.kind {
+                EventKind::CallStarted { .. } => {}
+                EventKind::AnswerRecorded { question, yes, .. } => {
+                    let p = check_question(question)?;
+                    if *yes {
+                        self.score += p.weight;
+                    }
+                    self.answers.push(*yes);
+                    self.pending += 1;
+                    self.last_rejected = false;
+                }
+                EventKind::InputRejected { question, .. } => {
+                    check_question(question)?;
+                    self.rejections += 1;
+                    self.last_rejected = true;
+                }
+                EventKind::CallExited { question } => {
+                    check_question(question)?;
+                    self.last_rejected = false;
+                }
+                EventKind::TriageConcluded { outcome, score, .. } => {
+                    if *score != self.score {
+                        return Err(fail(format!(
+                            "concluded with score {score}, but the answers add up to {}",
+                            self.score
+                        )));
+                    }
+                    self.outcome = Some(*outcome);
+                }
+            }
+        }
+        self.version = e.seq;
+        self.replies.insert(e.turn, e.seq);
+        Ok(())
+    }
+
+    /// What this state tells the caller. `None` before the call has started.
+    pub fn reply(&self) -> Option<Reply> {
+        let started = self.started.as_ref()?;
+        let (q, lang) = (started.questionnaire, started.lang);
+        if let Some(outcome) = self.outcome {
+            let text = match outcome {
+                Outcome::Hospital => &q.texts.hospital,
+                Outcome::Monitor => &q.texts.monitor,
+                Outcome::Clear => &q.texts.clear,
+                Outcome::Exited => &q.texts.exited,
+                Outcome::Error => &q.texts.error,
+            };
+            return Some(Reply {
+                cont: false,
+                text: text.get(lang).to_string(),
+                turn: None,
+                outcome: Some(outcome),
+                score: self.score,
+                question: None,
+            });
+        }
+        let question = q.question(self.pending)?;
+        let mut text = String::new();
+        if self.last_rejected {
+            text.push_str(q.texts.not_understood.get(lang));
+        }
+        text.push_str(question.text.get(lang));
+        text.push_str(q.texts.instructions.get(lang));
+        Some(Reply {
+            cont: true,
+            text,
+            turn: Some(self.version),
+            outcome: None,
+            score: self.score,
+            question: Some(question.id.clone()),
+        })
+    }
+}
