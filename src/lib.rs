@@ -5,3 +5,4 @@
 //! append the new events with optimistic concurrency, and answer Connect ([`connect`]).
 
 pub mod domain;
+pub mod store;

@@ -1,0 +1,61 @@
+//! In-memory event store: for tests and benchmarks. Same contract as the others.
+
+use super::{check_batch, ContactId, EventStore, StoreError};
+use crate::domain::Event;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct MemoryStore {
+    streams: Mutex<HashMap<ContactId, Vec<Event>>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContactId, Vec<Event>>> {
+        // A panic while holding the lock cannot leave a half-appended stream (appends are
+        // one `extend`), so a poisoned lock is still consistent.
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every contact id with at least one event.
+    pub fn contacts(&self) -> Vec<ContactId> {
+        let mut ids: Vec<ContactId> = self.lock().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn load(&self, contact_id: &ContactId) -> Result<Vec<Event>, StoreError> {
+        Ok(self.lock().get(contact_id).cloned().unwrap_or_default())
+    }
+
+    async fn append(
+        &self,
+        contact_id: &ContactId,
+        expected_version: u64,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        check_batch(expected_version, events)?;
+        let mut streams = self.lock();
+        let stream = streams.entry(contact_id.clone()).or_default();
+        if stream.len() as u64 != expected_version {
+            return Err(StoreError::Conflict {
+                contact_id: contact_id.to_string(),
+                expected: expected_version,
+            });
+        }
+        stream.extend_from_slice(events);
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+}

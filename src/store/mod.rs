@@ -1,0 +1,173 @@
+//! Event stores: one append-only stream of events per ContactId, with optimistic
+//! concurrency. Adapters: [`memory`] (tests, benchmarks), [`file`] (the embedded default:
+//! a local append-only JSON-lines log) and [`dynamodb`] (production).
+
+pub mod file;
+pub mod memory;
+
+use crate::domain::Event;
+use async_trait::async_trait;
+use std::fmt;
+use std::sync::Arc;
+
+/// The id of one contact (one call): Connect's ContactId. Checked once at the edge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ContactId(String);
+
+impl ContactId {
+    pub const MAX_LEN: usize = 256;
+
+    /// A ContactId is 1..=256 printable ASCII characters (Connect's are UUIDs).
+    pub fn parse(raw: &str) -> Result<ContactId, String> {
+        if raw.is_empty() {
+            return Err("ContactId is empty".into());
+        }
+        if raw.len() > Self::MAX_LEN {
+            return Err(format!(
+                "ContactId is {} bytes long; at most {} are allowed",
+                raw.len(),
+                Self::MAX_LEN
+            ));
+        }
+        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("ContactId must be printable ASCII without spaces".into());
+        }
+        Ok(ContactId(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ContactId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else appended first: the stream is no longer at `expected`.
+    #[error("conflict: the events of contact {contact_id} are no longer at version {expected}")]
+    Conflict { contact_id: String, expected: u64 },
+    /// The store could not be reached or did not answer in time. Nothing was written
+    /// (DynamoDB transactions and file appends are all-or-nothing).
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data that does not read back as events.
+    #[error("event store holds unreadable data: {0}")]
+    Corrupt(String),
+    /// An append this store refuses (bad sequence numbers, oversized event).
+    #[error("append refused: {0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. })
+    }
+}
+
+/// Largest serialised event accepted (DynamoDB's item limit is 400 KB; ours are < 1 KB).
+pub const MAX_EVENT_BYTES: usize = 16 * 1024;
+
+/// Most events accepted in one append (one turn writes at most 2).
+pub const MAX_BATCH: usize = 25;
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// All events of one contact, in `seq` order (empty if the call is unknown).
+    async fn load(&self, contact_id: &ContactId) -> Result<Vec<Event>, StoreError>;
+
+    /// Appends `events` atomically if and only if the stream is at `expected_version`.
+    /// `events[i].seq` must be `expected_version + 1 + i`.
+    async fn append(
+        &self,
+        contact_id: &ContactId,
+        expected_version: u64,
+        events: &[Event],
+    ) -> Result<(), StoreError>;
+
+    /// Where the events live, for people: `file:/path`, `dynamodb:table`, `memory`.
+    fn describe(&self) -> String;
+}
+
+/// Checks a batch before any adapter writes it.
+pub fn check_batch(expected_version: u64, events: &[Event]) -> Result<(), StoreError> {
+    if events.is_empty() || events.len() > MAX_BATCH {
+        return Err(StoreError::Invalid(format!(
+            "a batch holds 1..={MAX_BATCH} events, not {}",
+            events.len()
+        )));
+    }
+    for (i, e) in events.iter().enumerate() {
+        let want = expected_version + 1 + i as u64;
+        if e.seq != want {
+            return Err(StoreError::Invalid(format!(
+                "event {i} of the batch has seq {}, expected {want}",
+                e.seq
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Where to keep events: parsed from `--store` / `TRIAGE_STORE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    File(std::path::PathBuf),
+    DynamoDb(String),
+    Memory,
+}
+
+impl StoreSpec {
+    pub fn parse(s: &str) -> Result<StoreSpec, String> {
+        let hint = "use file:PATH, dynamodb:TABLE or memory";
+        match s.split_once(':') {
+            Some(("file", p)) if !p.is_empty() => Ok(StoreSpec::File(p.into())),
+            Some(("dynamodb", t)) if !t.is_empty() => Ok(StoreSpec::DynamoDb(t.into())),
+            _ if s == "memory" => Ok(StoreSpec::Memory),
+            _ => Err(format!("unknown store {s:?}: {hint}")),
+        }
+    }
+}
+
+impl fmt::Display for StoreSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreSpec::File(p) => write!(f, "file:{}", p.display()),
+            StoreSpec::DynamoDb(t) => write!(f, "dynamodb:{t}"),
+            StoreSpec::Memory => f.write_str("memory"),
+        }
+    }
+}
+
+pub type SharedStore = Arc<dyn EventStore>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contact_ids_are_checked() {
+        assert!(ContactId::parse("4a573372-1f28-4e26-b97b-000000000000").is_ok());
+        assert!(ContactId::parse("").is_err());
+        assert!(ContactId::parse("a b").is_err());
+        assert!(ContactId::parse(&"x".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn store_specs_parse() {
+        assert_eq!(
+            StoreSpec::parse("dynamodb:triage-events"),
+            Ok(StoreSpec::DynamoDb("triage-events".into()))
+        );
+        assert_eq!(
+            StoreSpec::parse("file:/tmp/x.jsonl"),
+            Ok(StoreSpec::File("/tmp/x.jsonl".into()))
+        );
+        assert!(StoreSpec::parse("postgres:x").is_err());
+        assert!(StoreSpec::parse("file:").is_err());
+    }
+}
