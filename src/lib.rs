@@ -4,5 +4,11 @@
 //! load the call's events from the [`store`], fold them into state, [`domain::decide`],
 //! append the new events with optimistic concurrency, and answer Connect ([`connect`]).
 
+pub mod app;
+pub mod cli;
+pub mod connect;
 pub mod domain;
+pub mod logging;
+pub mod output;
 pub mod store;
+pub mod trail;

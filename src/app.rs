@@ -1,0 +1,185 @@
+//! One turn of a call, shared by the Lambda and the CLI: load -> fold -> decide -> append
+//! -> respond, retrying on a concurrency conflict. `triage invoke` answers exactly as the
+//! deployed Lambda does because both call [`App::handle_bytes`] / [`App::handle_value`].
+
+use crate::connect::{self, CallerHasher, InputError, TurnRequest};
+use crate::domain::{
+    decide, reply_after, CallState, Decision, Lang, Questionnaire, ReplayReason, Reply, Warning,
+};
+use crate::store::{SharedStore, StoreError};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tracing::{error, info, warn};
+
+/// The flat string map Connect receives.
+pub type Response = BTreeMap<String, String>;
+
+/// Load/decide/append attempts per invocation. A conflict means another invocation of the
+/// same contact won the race; after re-reading, the turn is normally a retry (no write), so
+/// a second attempt almost always settles it.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// Time budget for one turn's store work. Connect waits at most 8 s for a Lambda
+/// (`InvocationTimeLimitSeconds` is 1..=8); 5 s leaves room for a cold start and the trip
+/// back to Connect, so the caller always hears our apology rather than Connect's error.
+pub const DEFAULT_TURN_BUDGET: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct App {
+    store: SharedStore,
+    questionnaire: &'static Questionnaire,
+    hasher: Option<CallerHasher>,
+    budget: Duration,
+}
+
+impl App {
+    pub fn new(store: SharedStore) -> App {
+        App {
+            store,
+            questionnaire: Questionnaire::embedded(),
+            hasher: None,
+            budget: DEFAULT_TURN_BUDGET,
+        }
+    }
+
+    /// Hash callers' numbers with this key (otherwise no caller hash is stored).
+    pub fn with_caller_hasher(mut self, hasher: Option<CallerHasher>) -> App {
+        self.hasher = hasher;
+        self
+    }
+
+    pub fn with_budget(mut self, budget: Duration) -> App {
+        self.budget = budget;
+        self
+    }
+
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    /// Serves one invocation given as raw bytes (`triage invoke`).
+    pub async fn handle_bytes(&self, bytes: &[u8]) -> Result<Response, InputError> {
+        let req = connect::parse_bytes(bytes, self.hasher.as_ref())?;
+        Ok(self.turn(req).await)
+    }
+
+    /// Serves one invocation given as JSON (the Lambda runtime has parsed it already).
+    pub async fn handle_value(&self, event: serde_json::Value) -> Result<Response, InputError> {
+        let req = connect::parse_event(event, self.hasher.as_ref())?;
+        Ok(self.turn(req).await)
+    }
+
+    /// One turn, within the time budget. Store trouble never becomes a Lambda error: the
+    /// caller hears a calm apology (`outcome=error`) and nothing partial is written.
+    #[tracing::instrument(name = "turn", skip_all, fields(contact_id = %req.contact_id))]
+    pub async fn turn(&self, req: TurnRequest) -> Response {
+        if req.unknown_lang {
+            warn!("unknown lang parameter; the call is held in Spanish");
+        }
+        let lang = req.invocation.lang.unwrap_or_default();
+        let mut known = Known {
+            lang,
+            score: 0,
+            questionnaire: self.questionnaire,
+        };
+        let reply = match tokio::time::timeout(self.budget, self.attempts(&req, &mut known)).await
+        {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) => {
+                error!(error = %e, "turn failed; answering with the apology");
+                known.unavailable()
+            }
+            Err(_) => {
+                error!(budget_ms = self.budget.as_millis() as u64, "turn ran out of time; answering with the apology");
+                known.unavailable()
+            }
+        };
+        connect::response_map(&reply)
+    }
+
+    async fn attempts(&self, req: &TurnRequest, known: &mut Known) -> Result<Reply, TurnError> {
+        let mut last_conflict = None;
+        for attempt in 1..=MAX_ATTEMPTS {
+            let history = self.store.load(&req.contact_id).await?;
+            let state = CallState::fold(&history)?;
+            if let Some(started) = &state.started {
+                known.lang = started.lang;
+                known.questionnaire = started.questionnaire;
+            }
+            known.score = state.score;
+            let (decision, warning) = decide(
+                self.questionnaire,
+                &state,
+                &req.invocation,
+                chrono::Utc::now(),
+                &mut uuid::Uuid::now_v7,
+            );
+            match warning {
+                Some(Warning::NoTurnToken) => warn!(
+                    "answer without a turn token: retries cannot be told apart for this call; \
+                     pass $.Attributes.turn as the `turn` parameter"
+                ),
+                Some(Warning::AnswerBeforeFirstQuestion) => {
+                    warn!("an answer came with the first invocation; it was not recorded")
+                }
+                None => {}
+            }
+            match &decision {
+                Decision::Replay { reason, .. } => {
+                    match reason {
+                        ReplayReason::Retry(turn) => info!(turn, "retry: recorded nothing"),
+                        ReplayReason::UnknownTurn => warn!(
+                            version = state.version,
+                            "turn token is not one this call issued: recorded nothing, repeated the current prompt"
+                        ),
+                        ReplayReason::Concluded => info!("call already concluded: recorded nothing"),
+                    }
+                    return Ok(reply_after(&history, &decision)?);
+                }
+                Decision::Record {
+                    expected_version,
+                    events,
+                } => match self
+                    .store
+                    .append(&req.contact_id, *expected_version, events)
+                    .await
+                {
+                    Ok(()) => {
+                        let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
+                        info!(version = expected_version + events.len() as u64, events = ?kinds, "recorded");
+                        return Ok(reply_after(&history, &decision)?);
+                    }
+                    Err(e) if e.is_conflict() => {
+                        info!(attempt, "lost a race with a concurrent invocation; re-reading");
+                        last_conflict = Some(e);
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+            }
+        }
+        Err(TurnError::Store(last_conflict.unwrap_or_else(|| {
+            StoreError::Unavailable("too many concurrent invocations".into())
+        })))
+    }
+}
+
+/// What is known of the call when a turn fails, to word the apology.
+struct Known {
+    lang: Lang,
+    score: u32,
+    questionnaire: &'static Questionnaire,
+}
+
+impl Known {
+    fn unavailable(&self) -> Reply {
+        Reply::unavailable(self.questionnaire, self.lang, self.score)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum TurnError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the call's events do not fold: {0}")]
+    Fold(#[from] crate::domain::FoldError),
+}
