@@ -1,1 +1,35 @@
-fn main(){}
+//! The Lambda function Amazon Connect invokes. Clients are built once, at cold start; every
+//! invocation is one turn of [`connect_triage::app::App`], exactly as `triage invoke` runs it.
+//!
+//! Settings (environment): `TRIAGE_TABLE` (default `triage-events`) or `TRIAGE_STORE`
+//! (`dynamodb:TABLE` / `file:PATH`), `TRIAGE_CALLER_HASH_KEY`, and the standard AWS ones.
+//! Logs: lambda_runtime's tracing subscriber (JSON when the function's log format is JSON);
+//! they never hold callers' numbers or answers.
+
+use connect_triage::app::App;
+use connect_triage::cli::caller_hasher_from_env;
+use connect_triage::store::{self, StoreSpec};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let spec = match std::env::var("TRIAGE_STORE") {
+        Ok(s) if !s.is_empty() => StoreSpec::parse(&s)?,
+        _ => StoreSpec::DynamoDb(
+            std::env::var("TRIAGE_TABLE").unwrap_or_else(|_| "triage-events".to_string()),
+        ),
+    };
+    let store = store::open(&spec).await?;
+    let app = App::new(store).with_caller_hasher(caller_hasher_from_env()?);
+    tracing::info!(store = %spec, "ready");
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        app.handle_value(event.payload).await.map_err(|e| {
+            tracing::error!(error = %e, "refused a malformed invocation; nothing was written");
+            Error::from(e)
+        })
+    }))
+    .await
+}

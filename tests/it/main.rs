@@ -1,0 +1,5 @@
+//! The integration test binary: one binary, modules by subject, shared helpers.
+
+mod events;
+mod lambda;
+mod runtime_api;
