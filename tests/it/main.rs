@@ -1,5 +1,6 @@
 //! The integration test binary: one binary, modules by subject, shared helpers.
 
+mod cli;
 mod events;
 mod lambda;
 mod runtime_api;
