@@ -82,15 +82,17 @@ impl App {
             score: 0,
             questionnaire: self.questionnaire,
         };
-        let reply = match tokio::time::timeout(self.budget, self.attempts(&req, &mut known)).await
-        {
+        let reply = match tokio::time::timeout(self.budget, self.attempts(&req, &mut known)).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => {
                 error!(error = %e, "turn failed; answering with the apology");
                 known.unavailable()
             }
             Err(_) => {
-                error!(budget_ms = self.budget.as_millis() as u64, "turn ran out of time; answering with the apology");
+                error!(
+                    budget_ms = self.budget.as_millis() as u64,
+                    "turn ran out of time; answering with the apology"
+                );
                 known.unavailable()
             }
         };
@@ -150,7 +152,10 @@ impl App {
                         return Ok(reply_after(&history, &decision)?);
                     }
                     Err(e) if e.is_conflict() => {
-                        info!(attempt, "lost a race with a concurrent invocation; re-reading");
+                        info!(
+                            attempt,
+                            "lost a race with a concurrent invocation; re-reading"
+                        );
                         last_conflict = Some(e);
                     }
                     Err(e) => return Err(e.into()),

@@ -1,7 +1,10 @@
 //! The `triage` command line. `main` in `src/bin/triage.rs` only parses and reports errors.
 
 use crate::app::App;
+use crate::call::{describe_end, run_call, TerminalCaller};
 use crate::connect::{CallerHasher, MAX_EVENT_BYTES};
+use crate::domain::Lang;
+use crate::flow::Contact;
 use crate::output::{write_rows, Format};
 use crate::store::{self, ContactId, SharedStore, StoreSpec};
 use anyhow::{bail, Context, Result};
@@ -34,6 +37,27 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// A whole phone call in the terminal, through the Connect flow that template.yaml
+    /// deploys, answered as the Lambda answers. Interactive unless --answers is given.
+    Call {
+        /// Keys the caller presses, in order: 1 yes, 0 no, * leave, t no key (timeout).
+        /// Anything else is an invalid key (asked again). Example: --answers 1,0,*
+        #[arg(long)]
+        answers: Option<String>,
+        /// Language of the call: es (the seed's Spanish) or en.
+        #[arg(long, default_value = "es")]
+        lang: String,
+        /// The ContactId to use (default: a new UUID).
+        #[arg(long)]
+        contact_id: Option<String>,
+        /// The caller's number as Connect would send it (stored only as a keyed hash when
+        /// TRIAGE_CALLER_HASH_KEY is set, never as is).
+        #[arg(long, default_value = "+34600000000")]
+        caller: String,
+        /// How the trail is shown at the end.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// One ContactFlowEvent JSON on stdin -> the Lambda's response JSON on stdout.
     Invoke,
     /// A contact's answer trail: every event with its time, question, answer, running
@@ -50,6 +74,62 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let spec = StoreSpec::parse(&cli.store).map_err(anyhow::Error::msg)?;
     match cli.command {
         Command::Invoke => invoke(&spec).await,
+        Command::Call {
+            answers,
+            lang,
+            contact_id,
+            caller,
+            format,
+        } => {
+            let lang = Lang::parse(&lang)
+                .ok_or_else(|| anyhow::anyhow!("--lang {lang:?}: use es or en"))?;
+            let script = answers
+                .as_deref()
+                .map(crate::call::parse_answers)
+                .transpose()
+                .map_err(anyhow::Error::msg)
+                .context("--answers")?;
+            let contact_id = match contact_id {
+                Some(id) => ContactId::parse(&id)
+                    .map_err(anyhow::Error::msg)?
+                    .to_string(),
+                None => uuid::Uuid::now_v7().to_string(),
+            };
+            let store = open(&spec).await?;
+            let app = App::new(store.clone()).with_caller_hasher(caller_hasher_from_env()?);
+            let mut contact = Contact::voice(&contact_id, crate::call::LOCAL_INSTANCE_ARN);
+            contact.customer_number = Some(caller);
+            contact
+                .attributes
+                .insert("lang".into(), lang.as_str().into());
+            let say = |line: String| -> Result<()> {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{line}")?;
+                Ok(())
+            };
+            say(format!(
+                "📞 call {contact_id} ({}), events in {}",
+                lang.as_str(),
+                store.describe()
+            ))?;
+            let report = match script {
+                Some(script) => {
+                    let mut c = TerminalCaller::scripted(script, std::io::stdout());
+                    run_call(&app, &contact, &mut c).await?
+                }
+                None => {
+                    let mut c = TerminalCaller::interactive(std::io::stdout());
+                    run_call(&app, &contact, &mut c).await?
+                }
+            };
+            say(format!(
+                "📴 {} after {} flow steps\n\nRecorded trail (triage trail {contact_id}):",
+                describe_end(&report.end),
+                report.steps
+            ))?;
+            print_trail(&store, &contact_id, format).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Trail { contact_id, format } => {
             let store = open(&spec).await?;
             print_trail(&store, &contact_id, format).await?;

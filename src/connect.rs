@@ -90,7 +90,10 @@ pub fn parse_bytes(bytes: &[u8], hasher: Option<&CallerHasher>) -> Result<TurnRe
 /// Checks a ContactFlowEvent and turns it into a domain invocation. What
 /// `aws_lambda_events` rejects but Connect sends is mended first: null endpoints (chat,
 /// tasks), and attribute or parameter values that are numbers, booleans or null.
-pub fn parse_event(mut value: Value, hasher: Option<&CallerHasher>) -> Result<TurnRequest, InputError> {
+pub fn parse_event(
+    mut value: Value,
+    hasher: Option<&CallerHasher>,
+) -> Result<TurnRequest, InputError> {
     let bad = |why: &str| InputError::NotContactFlowEvent(why.to_string());
     let details = value
         .as_object_mut()
@@ -255,7 +258,10 @@ mod tests {
 
     #[test]
     fn null_endpoints_and_odd_values_are_accepted() {
-        let mut ev = event(json!({"answer": 1, "turn": null, "x": {"a": 1}}), json!(null));
+        let mut ev = event(
+            json!({"answer": 1, "turn": null, "x": {"a": 1}}),
+            json!(null),
+        );
         ev["Details"]["ContactData"]["CustomerEndpoint"] = Value::Null;
         ev["Details"]["ContactData"]["SystemEndpoint"] = Value::Null;
         let r = parse_event(ev, None).expect("chat and task contacts are valid");
@@ -265,7 +271,10 @@ mod tests {
 
     #[test]
     fn bad_events_are_clear_errors() {
-        assert!(matches!(parse_bytes(b"{not json", None), Err(InputError::NotJson(_))));
+        assert!(matches!(
+            parse_bytes(b"{not json", None),
+            Err(InputError::NotJson(_))
+        ));
         assert!(matches!(
             parse_bytes(b"{\"Name\":\"x\"}", None),
             Err(InputError::NotContactFlowEvent(_))
@@ -279,7 +288,10 @@ mod tests {
         assert!(err.to_string().contains("ContactId is missing"), "{err}");
         let mut ev = event(json!({}), json!({}));
         ev["Details"]["ContactData"]["ContactId"] = json!(42);
-        assert!(parse_event(ev, None).unwrap_err().to_string().contains("a number"));
+        assert!(parse_event(ev, None)
+            .unwrap_err()
+            .to_string()
+            .contains("a number"));
         let big = vec![b' '; MAX_EVENT_BYTES + 1];
         assert_eq!(
             parse_bytes(&big, None),

@@ -3,11 +3,14 @@
 //! The Lambda (`bootstrap`) and the CLI (`triage`) share one turn of the call, [`app`]:
 //! load the call's events from the [`store`], fold them into state, [`domain::decide`],
 //! append the new events with optimistic concurrency, and answer Connect ([`connect`]).
+//! [`flow`] runs the deployed Connect contact flow locally, for `triage call` ([`call`]).
 
 pub mod app;
+pub mod call;
 pub mod cli;
 pub mod connect;
 pub mod domain;
+pub mod flow;
 pub mod logging;
 pub mod output;
 pub mod store;

@@ -24,7 +24,11 @@ pub fn write_rows<T: Tabular>(out: &mut dyn Write, rows: &[T], format: Format) -
             writeln!(out)
         }
         Format::Csv => {
-            writeln!(out, "{}", csv_line(T::headers().iter().map(|h| h.to_string())))?;
+            writeln!(
+                out,
+                "{}",
+                csv_line(T::headers().iter().map(|h| h.to_string()))
+            )?;
             for r in rows {
                 writeln!(out, "{}", csv_line(r.cells().into_iter()))?;
             }
@@ -84,11 +88,19 @@ pub fn write_table(
             .trim_end()
             .to_string()
     };
-    writeln!(out, "{}", line(headers.iter().map(|h| h.to_string()).collect()))?;
     writeln!(
         out,
         "{}",
-        widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  ")
+        line(headers.iter().map(|h| h.to_string()).collect())
+    )?;
+    writeln!(
+        out,
+        "{}",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  ")
     )?;
     for r in rows {
         writeln!(out, "{}", line(r))?;

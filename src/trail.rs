@@ -22,7 +22,14 @@ pub struct TrailRow {
 impl Tabular for TrailRow {
     fn headers() -> &'static [&'static str] {
         &[
-            "seq", "at", "event", "question", "question_text", "answer", "score", "outcome",
+            "seq",
+            "at",
+            "event",
+            "question",
+            "question_text",
+            "answer",
+            "score",
+            "outcome",
         ]
     }
 
@@ -65,7 +72,10 @@ pub fn trail(events: &[Event]) -> Result<Vec<TrailRow>, FoldError> {
                 ..
             } => (
                 String::new(),
-                format!("{questionnaire}@{questionnaire_version} lang={}", lang.as_str()),
+                format!(
+                    "{questionnaire}@{questionnaire_version} lang={}",
+                    lang.as_str()
+                ),
                 String::new(),
             ),
             EventKind::AnswerRecorded { question, yes, .. } => (
@@ -73,8 +83,8 @@ pub fn trail(events: &[Event]) -> Result<Vec<TrailRow>, FoldError> {
                 if *yes { "yes" } else { "no" }.to_string(),
                 String::new(),
             ),
-            EventKind::InputRejected { question, .. } => {
-                (question.clone(), "invalid".into(), String::new())
+            EventKind::InputRejected { question, raw, .. } => {
+                (question.clone(), format!("invalid ({raw})"), String::new())
             }
             EventKind::CallExited { question } => (question.clone(), "*".into(), String::new()),
             EventKind::TriageConcluded {

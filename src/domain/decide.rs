@@ -126,7 +126,10 @@ pub fn decide(
     };
 
     let mut warning = None;
-    match (turn_arg, inv.answer.is_some()) {
+    // An empty answer with no turn is what a flow sends before the first question (Connect
+    // leaves `$.StoredCustomerInput` empty), so it is a retry of the first invocation.
+    let has_answer = inv.answer.as_deref().is_some_and(|a| !a.trim().is_empty());
+    match (turn_arg, has_answer) {
         (TurnArg::Malformed, _) => {
             return (
                 Decision::Replay {
@@ -143,7 +146,13 @@ pub fn decide(
             }
             if t != state.version {
                 let reason = ReplayReason::UnknownTurn;
-                return (Decision::Replay { upto: state.version, reason }, None);
+                return (
+                    Decision::Replay {
+                        upto: state.version,
+                        reason,
+                    },
+                    None,
+                );
             }
         }
         // No token, no answer: Connect retried the first invocation.
@@ -161,14 +170,26 @@ pub fn decide(
     }
     if state.is_concluded() {
         let reason = ReplayReason::Concluded;
-        return (Decision::Replay { upto: state.version, reason }, warning);
+        return (
+            Decision::Replay {
+                upto: state.version,
+                reason,
+            },
+            warning,
+        );
     }
 
     let q = started.questionnaire;
     let Some(question) = q.question(state.pending) else {
         // A started, unconcluded call always has a pending question (fold keeps this).
         let reason = ReplayReason::Concluded;
-        return (Decision::Replay { upto: state.version, reason }, warning);
+        return (
+            Decision::Replay {
+                upto: state.version,
+                reason,
+            },
+            warning,
+        );
     };
     let raw_input = inv.answer.as_deref().unwrap_or("");
     let (raw, raw_len) = bounded_raw(raw_input);

@@ -257,7 +257,11 @@ impl Inner {
                         let note = format!(
                             "{}: skipped unreadable line {line_no}{}: {why}",
                             path.display(),
-                            if batch.is_empty() { "" } else { " and the unfinished turn before it" }
+                            if batch.is_empty() {
+                                ""
+                            } else {
+                                " and the unfinished turn before it"
+                            }
                         );
                         tracing::warn!("{note}");
                         self.notes.push(note);

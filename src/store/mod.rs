@@ -151,7 +151,11 @@ pub async fn open(spec: &StoreSpec) -> Result<SharedStore, StoreError> {
     Ok(match spec {
         StoreSpec::File(path) => Arc::new(file::FileStore::open(path)?),
         StoreSpec::Memory => Arc::new(memory::MemoryStore::new()),
-        StoreSpec::DynamoDb(table) => return Err(StoreError::Unavailable(format!("dynamodb:{table}: the DynamoDB adapter is merged from the dynamo branch"))),
+        StoreSpec::DynamoDb(table) => {
+            return Err(StoreError::Unavailable(format!(
+                "dynamodb:{table}: the DynamoDB adapter is merged from the dynamo branch"
+            )))
+        }
     })
 }
 

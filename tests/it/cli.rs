@@ -66,7 +66,11 @@ fn assert_refused(t: &Triage, input: &[u8], wants: &str) {
     let before = t.lines();
     let out = t.run(&["invoke"], input);
     let err = stderr(&out);
-    assert!(!out.status.success(), "accepted bad input {:?}", String::from_utf8_lossy(&input[..input.len().min(60)]));
+    assert!(
+        !out.status.success(),
+        "accepted bad input {:?}",
+        String::from_utf8_lossy(&input[..input.len().min(60)])
+    );
     assert!(err.starts_with("error: "), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     assert!(err.contains(wants), "{err:?} should mention {wants:?}");
@@ -82,12 +86,27 @@ fn malformed_invocations_are_refused_with_one_line() {
     assert_refused(&t, b"", "not JSON");
     assert_refused(&t, b"[1,2]", "ContactFlowEvent");
     assert_refused(&t, br#"{"Name":"ContactFlowEvent"}"#, "no Details");
-    assert_refused(&t, br#"{"Details":{"ContactData":{"Attributes":{}}}}"#, "ContactId is missing");
-    assert_refused(&t, br#"{"Details":{"ContactData":{"ContactId":null}}}"#, "null");
-    assert_refused(&t, br#"{"Details":{"ContactData":{"ContactId":""}}}"#, "empty");
+    assert_refused(
+        &t,
+        br#"{"Details":{"ContactData":{"Attributes":{}}}}"#,
+        "ContactId is missing",
+    );
+    assert_refused(
+        &t,
+        br#"{"Details":{"ContactData":{"ContactId":null}}}"#,
+        "null",
+    );
+    assert_refused(
+        &t,
+        br#"{"Details":{"ContactData":{"ContactId":""}}}"#,
+        "empty",
+    );
     let huge = vec![b' '; 2 * 1024 * 1024];
     assert_refused(&t, &huge, "bytes");
-    assert!(!t.log().exists(), "the store is not even created for bad input");
+    assert!(
+        !t.log().exists(),
+        "the store is not even created for bad input"
+    );
 }
 
 #[test]
@@ -95,7 +114,8 @@ fn odd_but_valid_values_are_served() {
     let t = Triage::new();
     let cid = new_contact_id();
     let mut ev = contact_event(&cid, &[]);
-    ev["Details"]["ContactData"]["Attributes"] = serde_json::json!({"answer": 1, "turn": null, "n": 3.5});
+    ev["Details"]["ContactData"]["Attributes"] =
+        serde_json::json!({"answer": 1, "turn": null, "n": 3.5});
     ev["Details"]["ContactData"]["CustomerEndpoint"] = Value::Null;
     ev["Details"]["ContactData"]["SystemEndpoint"] = Value::Null;
     let first = t.invoke(&ev);
@@ -103,7 +123,10 @@ fn odd_but_valid_values_are_served() {
     // A numeric turn and answer in the attributes are read as their text.
     ev["Details"]["ContactData"]["Attributes"] = serde_json::json!({"answer": 1, "turn": 1});
     let second = t.invoke(&ev);
-    assert_eq!((field(&second, "score"), field(&second, "question")), ("15", "breathing"));
+    assert_eq!(
+        (field(&second, "score"), field(&second, "question")),
+        ("15", "breathing")
+    );
 }
 
 #[test]
@@ -115,7 +138,10 @@ fn bad_answers_re_ask_and_bad_turns_record_nothing() {
     let huge = "1".repeat(100 * 1024);
     let mut turn_now = turn.clone();
     for bad in ["7", "#", "١", huge.as_str()] {
-        let r = t.invoke(&contact_event(&cid, &[("answer", bad), ("turn", &turn_now)]));
+        let r = t.invoke(&contact_event(
+            &cid,
+            &[("answer", bad), ("turn", &turn_now)],
+        ));
         assert_eq!(field(&r, "continue"), "1");
         assert_eq!(field(&r, "question"), "contact", "the same question again");
         assert!(field(&r, "text").starts_with("No he entendido"));
@@ -124,10 +150,17 @@ fn bad_answers_re_ask_and_bad_turns_record_nothing() {
     let lines = t.lines();
     assert_eq!(lines, 5, "start + 4 rejections recorded");
     let stored = std::fs::read_to_string(t.log()).expect("log");
-    assert!(stored.len() < 5 * 1024, "a 100 KB answer is not stored whole");
+    assert!(
+        stored.len() < 5 * 1024,
+        "a 100 KB answer is not stored whole"
+    );
     for turn in ["-1", "abc", "999"] {
         let r = t.invoke(&contact_event(&cid, &[("answer", "1"), ("turn", turn)]));
-        assert_eq!(field(&r, "turn"), turn_now, "{turn}: the current prompt again");
+        assert_eq!(
+            field(&r, "turn"),
+            turn_now,
+            "{turn}: the current prompt again"
+        );
         assert_eq!(field(&r, "question"), "contact");
     }
     assert_eq!(t.lines(), lines, "bad turns record nothing");
@@ -138,7 +171,10 @@ fn a_truncated_last_line_is_skipped_and_reported() {
     let t = Triage::new();
     let cid = new_contact_id();
     let q1 = t.invoke(&contact_event(&cid, &[]));
-    let q2 = t.invoke(&contact_event(&cid, &[("answer", "1"), ("turn", field(&q1, "turn"))]));
+    let q2 = t.invoke(&contact_event(
+        &cid,
+        &[("answer", "1"), ("turn", field(&q1, "turn"))],
+    ));
     // A crash cut the last append short: half a line at the end of the file.
     let mut text = std::fs::read_to_string(t.log()).expect("log");
     let whole = text.len();
@@ -150,13 +186,24 @@ fn a_truncated_last_line_is_skipped_and_reported() {
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json trail");
     assert_eq!(rows.len(), 2, "both whole events recovered");
     let err = stderr(&out);
-    assert!(err.contains("skipped the last") && err.contains("bytes"), "{err}");
+    assert!(
+        err.contains("skipped the last") && err.contains("bytes"),
+        "{err}"
+    );
 
     // The next append cuts the torn tail off and goes on from the whole events.
-    let q3 = t.invoke(&contact_event(&cid, &[("answer", "0"), ("turn", field(&q2, "turn"))]));
+    let q3 = t.invoke(&contact_event(
+        &cid,
+        &[("answer", "0"), ("turn", field(&q2, "turn"))],
+    ));
     assert_eq!(field(&q3, "question"), "taste_smell");
     let text = std::fs::read_to_string(t.log()).expect("log");
-    assert!(text.len() > whole && text.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()));
+    assert!(
+        text.len() > whole
+            && text
+                .lines()
+                .all(|l| serde_json::from_str::<Value>(l).is_ok())
+    );
 }
 
 #[test]
@@ -173,7 +220,11 @@ fn concurrent_processes_never_interleave_or_lose_events() {
         }
     });
     let text = std::fs::read_to_string(t.log()).expect("log");
-    assert_eq!(text.lines().count(), contacts.len(), "one CallStarted per contact");
+    assert_eq!(
+        text.lines().count(),
+        contacts.len(),
+        "one CallStarted per contact"
+    );
     for l in text.lines() {
         let v: Value = serde_json::from_str(l).expect("whole JSON line");
         assert_eq!(v["seq"], 1);

@@ -35,5 +35,7 @@ pub fn new_contact_id() -> String {
 }
 
 pub fn field<'a>(response: &'a Value, key: &str) -> &'a str {
-    response[key].as_str().unwrap_or_else(|| panic!("no string {key:?} in {response}"))
+    response[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {key:?} in {response}"))
 }

@@ -17,7 +17,10 @@ async fn bootstrap_serves_a_whole_call_under_the_runtime_api() {
     ]);
 
     let cid = new_contact_id();
-    let first = api.invoke(&contact_event(&cid, &[])).await.expect("first turn");
+    let first = api
+        .invoke(&contact_event(&cid, &[]))
+        .await
+        .expect("first turn");
     assert_eq!(field(&first, "continue"), "1");
     assert_eq!(field(&first, "question"), "contact");
     let mut turn = field(&first, "turn").to_string();
@@ -34,7 +37,11 @@ async fn bootstrap_serves_a_whole_call_under_the_runtime_api() {
     }
     assert_eq!(field(&last, "outcome"), "hospital");
     assert_eq!(field(&last, "score"), "55");
-    assert!(last.as_object().expect("object").values().all(Value::is_string));
+    assert!(last
+        .as_object()
+        .expect("object")
+        .values()
+        .all(Value::is_string));
 
     // Malformed invocations are Lambda errors with a clear message.
     let err = api.invoke_raw(b"not json".to_vec()).await.unwrap_err();

@@ -1,5 +1,6 @@
 //! The integration test binary: one binary, modules by subject, shared helpers.
 
+mod call;
 mod cli;
 mod events;
 mod lambda;

@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Value, String>>>>>;
+type Queue = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Vec<u8>)>>>;
 
 pub struct RuntimeApi {
     pub addr: SocketAddr,
@@ -24,7 +25,9 @@ pub struct RuntimeApi {
 
 impl RuntimeApi {
     pub async fn start() -> RuntimeApi {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = mpsc::unbounded_channel();
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -82,11 +85,7 @@ impl RuntimeApi {
     }
 }
 
-async fn serve(
-    sock: TcpStream,
-    queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Vec<u8>)>>>,
-    pending: Pending,
-) {
+async fn serve(sock: TcpStream, queue: Queue, pending: Pending) {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
     loop {
@@ -150,7 +149,10 @@ async fn read_body(
     headers: &HashMap<String, String>,
 ) -> Vec<u8> {
     let mut body = Vec::new();
-    if let Some(n) = headers.get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(n) = headers
+        .get("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         body.resize(n, 0);
         let _ = r.read_exact(&mut body).await;
     } else if headers
@@ -162,7 +164,8 @@ async fn read_body(
             if r.read_line(&mut size).await.unwrap_or(0) == 0 {
                 break;
             }
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
             let mut chunk = vec![0; n + 2];
             if r.read_exact(&mut chunk).await.is_err() {
                 break;

@@ -1,0 +1,175 @@
+//! `triage call`: a whole phone call in the terminal. It runs the very Connect flow that
+//! `template.yaml` deploys (`connect/triage-flow.json`) through [`crate::flow`], with the
+//! Lambda invocation served in-process by [`App`], exactly as the deployed Lambda would.
+
+use crate::app::App;
+use crate::flow::{self, CallEnd, CallReport, Caller, CallerInput, Contact, Flow, Lambda};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Placeholder values for the flow's `${...}` parameters when run locally.
+pub const LOCAL_FUNCTION_ARN: &str = "arn:aws:lambda:local:000000000000:function:triage";
+pub const LOCAL_INSTANCE_ARN: &str =
+    "arn:aws:connect:local:000000000000:instance/00000000-0000-4000-8000-000000000000";
+pub const LOCAL_QUEUE_ARN: &str =
+    "arn:aws:connect:local:000000000000:instance/local/queue/hospital-triage";
+
+/// The in-process Lambda: the same [`App::handle_value`] as `bootstrap`.
+pub struct AppLambda<'a>(pub &'a App);
+
+#[async_trait]
+impl Lambda for AppLambda<'_> {
+    async fn invoke(
+        &self,
+        _function_arn: &str,
+        event: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let response = self
+            .0
+            .handle_value(event)
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::to_value(response).map_err(|e| e.to_string())
+    }
+}
+
+/// One scripted key press.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Press {
+    Keys(String),
+    Timeout,
+}
+
+/// Parses `--answers 1,0,*,t`: digits or keys as typed, `t`/`timeout` for no key at all.
+pub fn parse_answers(s: &str) -> Result<Vec<Press>, String> {
+    s.split(',')
+        .map(|a| a.trim())
+        .map(|a| match a {
+            "t" | "timeout" => Ok(Press::Timeout),
+            "" => Err("an empty answer in --answers: use t for a timeout".to_string()),
+            a if a.chars().count() > 8 => Err(format!("answer {a:?} is longer than 8 keys")),
+            a => Ok(Press::Keys(a.to_string())),
+        })
+        .collect()
+}
+
+/// What the caller hears, printed; the keys come from a script or the terminal.
+pub struct TerminalCaller<W: Write + Send> {
+    script: Option<std::vec::IntoIter<Press>>,
+    stdin: Option<tokio::io::Lines<BufReader<tokio::io::Stdin>>>,
+    out: W,
+}
+
+impl<W: Write + Send> TerminalCaller<W> {
+    pub fn scripted(answers: Vec<Press>, out: W) -> Self {
+        TerminalCaller {
+            script: Some(answers.into_iter()),
+            stdin: None,
+            out,
+        }
+    }
+
+    pub fn interactive(out: W) -> Self {
+        TerminalCaller {
+            script: None,
+            stdin: Some(BufReader::new(tokio::io::stdin()).lines()),
+            out,
+        }
+    }
+}
+
+#[async_trait]
+impl<W: Write + Send> Caller for TerminalCaller<W> {
+    async fn hear(&mut self, text: &str) {
+        let _ = writeln!(self.out, "  🔊 {text}");
+    }
+
+    async fn press(&mut self, timeout: Duration, max_digits: usize) -> CallerInput {
+        if let Some(script) = &mut self.script {
+            return match script.next() {
+                Some(Press::Keys(k)) => {
+                    let _ = writeln!(self.out, "  ☎  caller presses {k}");
+                    CallerInput::Digits(k.chars().take(max_digits.max(1)).collect())
+                }
+                Some(Press::Timeout) => {
+                    let _ = writeln!(self.out, "  ☎  (no key for {} s)", timeout.as_secs());
+                    CallerInput::Timeout
+                }
+                None => {
+                    let _ = writeln!(self.out, "  ☎  caller hangs up (no more --answers)");
+                    CallerInput::HangUp
+                }
+            };
+        }
+        let Some(lines) = &mut self.stdin else {
+            return CallerInput::HangUp;
+        };
+        let _ = write!(
+            self.out,
+            "  ☎  press a key and Enter ({} s; * leaves; Ctrl-D hangs up): ",
+            timeout.as_secs()
+        );
+        let _ = self.out.flush();
+        match tokio::time::timeout(timeout, lines.next_line()).await {
+            Ok(Ok(Some(line))) => {
+                CallerInput::Digits(line.trim().chars().take(max_digits.max(1)).collect())
+            }
+            Ok(_) => {
+                let _ = writeln!(self.out);
+                CallerInput::HangUp
+            }
+            Err(_) => {
+                let _ = writeln!(self.out, "(timeout)");
+                CallerInput::Timeout
+            }
+        }
+    }
+}
+
+/// Runs one call through the embedded flow. Returns the flow's report.
+pub async fn run_call(
+    app: &App,
+    contact: &Contact,
+    caller: &mut dyn Caller,
+) -> Result<CallReport, flow::FlowError> {
+    let flow = Flow::embedded()?;
+    let params = HashMap::from([
+        (
+            "TriageFunctionArn".to_string(),
+            LOCAL_FUNCTION_ARN.to_string(),
+        ),
+        ("HospitalQueueArn".to_string(), LOCAL_QUEUE_ARN.to_string()),
+    ]);
+    flow::run(&flow, contact, &AppLambda(app), caller, &params).await
+}
+
+/// How a call ended, for people.
+pub fn describe_end(end: &CallEnd) -> String {
+    match end {
+        CallEnd::Disconnected => "the flow disconnected the call".into(),
+        CallEnd::Transferred { queue } => format!("transferred to queue {queue}"),
+        CallEnd::HungUp => "the caller hung up".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_parse() {
+        assert_eq!(
+            parse_answers("1, 0,*,t").expect("valid"),
+            vec![
+                Press::Keys("1".into()),
+                Press::Keys("0".into()),
+                Press::Keys("*".into()),
+                Press::Timeout
+            ]
+        );
+        assert!(parse_answers("1,,0").is_err());
+    }
+}

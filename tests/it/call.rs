@@ -1,0 +1,73 @@
+//! `triage call`: whole calls through the deployed flow, scripted and interactive.
+
+use crate::cli::{run_triage, stderr, Triage};
+
+fn call(t: &Triage, args: &[&str], stdin: &[u8]) -> String {
+    let mut all = vec!["call"];
+    all.extend_from_slice(args);
+    let out = t.run(&all, stdin);
+    assert!(out.status.success(), "triage call failed: {}", stderr(&out));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn scripted_calls_end_as_the_seed_says() {
+    let t = Triage::new();
+    let out = call(&t, &["--answers", "1,1,1"], b"");
+    assert!(
+        out.contains("Sus síntomas requieren de revisión médica"),
+        "{out}"
+    );
+    assert!(
+        out.contains("transferred to queue"),
+        "hospital goes to the queue: {out}"
+    );
+    assert!(
+        out.contains("TriageConcluded") && out.contains("hospital"),
+        "{out}"
+    );
+
+    let out = call(&t, &["--answers", "0,0,0,0,0,0,0"], b"");
+    assert!(out.contains("Su diagnóstico no indica"), "{out}");
+    assert!(out.contains("disconnected"), "{out}");
+
+    let out = call(
+        &t,
+        &["--answers", "1,7,0,t,1,0,0,0", "--format", "csv"],
+        b"",
+    );
+    assert!(out.contains("No he entendido su respuesta"), "{out}");
+    assert!(out.contains("InputRejected,breathing"), "{out}");
+    assert!(out.contains(",25,monitor"), "{out}");
+
+    let out = call(&t, &["--answers", "1,*", "--lang", "en"], b"");
+    assert!(out.contains("You have left the questionnaire"), "{out}");
+    assert!(out.contains("CallExited"), "{out}");
+}
+
+#[test]
+fn a_call_whose_caller_hangs_up_keeps_what_was_answered() {
+    let t = Triage::new();
+    let out = call(&t, &["--answers", "1,0", "--contact-id", "hangup-1"], b"");
+    assert!(out.contains("hangs up"), "{out}");
+    let trail = t.run(&["trail", "hangup-1", "--format", "json"], b"");
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&trail.stdout).expect("json");
+    assert_eq!(rows.len(), 3, "started and two answers");
+}
+
+#[test]
+fn interactive_calls_read_keys_from_the_terminal() {
+    let t = Triage::new();
+    let out = call(&t, &["--contact-id", "interactive-1"], b"1\n1\n1\n");
+    assert!(out.contains("press a key"), "{out}");
+    assert!(out.contains("hospital"), "{out}");
+}
+
+#[test]
+fn bad_arguments_are_clear() {
+    let out = run_triage("file:/dev/null/x", &["call", "--lang", "fr"], b"");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("use es or en"), "{}", stderr(&out));
+    let out = run_triage("nosuch:thing", &["trail", "x"], b"");
+    assert!(stderr(&out).contains("file:PATH"), "{}", stderr(&out));
+}
