@@ -82,6 +82,14 @@ pub fn parse_bytes(bytes: &[u8], hasher: Option<&CallerHasher>) -> Result<TurnRe
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(InputError::TooLarge(bytes.len()));
     }
+    // Fast path: an event as Connect sends it for a voice call deserialises straight into
+    // aws_lambda_events' type. Anything else (null endpoints, numbers in attributes, no
+    // ContactId) takes the mending path, which also words the errors.
+    if let Ok(event) = serde_json::from_slice::<ConnectEvent>(bytes) {
+        if event.details.contact_data.contact_id.is_some() {
+            return from_connect_event(event, hasher);
+        }
+    }
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| InputError::NotJson(e.to_string()))?;
     parse_event(value, hasher)
@@ -132,6 +140,14 @@ pub fn parse_event(
         }
     }
     let event: ConnectEvent = serde_json::from_value(value).map_err(|e| bad(&e.to_string()))?;
+    from_connect_event(event, hasher)
+}
+
+/// The checked request from a well-formed ContactFlowEvent.
+fn from_connect_event(
+    event: ConnectEvent,
+    hasher: Option<&CallerHasher>,
+) -> Result<TurnRequest, InputError> {
     let data = &event.details.contact_data;
     let raw_id = data.contact_id.as_deref().unwrap_or_default();
     let contact_id = ContactId::parse(raw_id).map_err(InputError::NoContactId)?;

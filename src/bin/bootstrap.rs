@@ -10,7 +10,7 @@ use connect_triage::app::App;
 use connect_triage::cli::caller_hasher_from_env;
 use connect_triage::store::{self, StoreSpec};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -25,8 +25,10 @@ async fn main() -> Result<(), Error> {
     let app = App::new(store).with_caller_hasher(caller_hasher_from_env()?);
     tracing::info!(store = %spec, "ready");
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        app.handle_value(event.payload).await.map_err(|e| {
+    // The payload stays raw JSON so that `App::handle_bytes` checks it exactly as
+    // `triage invoke` does (aws_lambda_events' types reject what Connect sends for chats).
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| async move {
+        app.handle_bytes(event.payload.get().as_bytes()).await.map_err(|e| {
             tracing::error!(error = %e, "refused a malformed invocation; nothing was written");
             Error::from(e)
         })

@@ -1,0 +1,100 @@
+//! CPU per invocation: parse the ContactFlowEvent, load the call from the in-memory store,
+//! fold, decide, append, serialise the response — over typical 8-turn calls — next to the
+//! seed's Node.js handler doing the same turns in the same run (it persists nothing).
+//!
+//!   cargo bench --bench turn_cost [-- CALLS]
+
+use connect_triage::app::App;
+use connect_triage::store::memory::MemoryStore;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn event(contact_id: &str, turn: Option<u64>, answer: Option<&str>) -> Vec<u8> {
+    let mut params = serde_json::Map::new();
+    if let Some(t) = turn {
+        params.insert("turn".into(), t.to_string().into());
+    }
+    if let Some(a) = answer {
+        params.insert("answer".into(), a.into());
+    }
+    serde_json::json!({
+        "Name": "ContactFlowEvent",
+        "Details": {
+            "ContactData": {
+                "Attributes": {}, "Channel": "VOICE", "ContactId": contact_id,
+                "CustomerEndpoint": {"Address": "+34600000000", "Type": "TELEPHONE_NUMBER"},
+                "InitialContactId": contact_id, "InitiationMethod": "INBOUND",
+                "InstanceARN": "arn:aws:connect:eu-west-1:000000000000:instance/x",
+                "PreviousContactId": null, "Queue": null,
+                "SystemEndpoint": {"Address": "+34900000000", "Type": "TELEPHONE_NUMBER"}
+            },
+            "Parameters": params
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The 8 invocations of one call answering "0" to every question: the first, then turns 1..7.
+fn call_events(contact_id: &str) -> Vec<Vec<u8>> {
+    let mut v = vec![event(contact_id, None, None)];
+    v.extend((1..=7).map(|t| event(contact_id, Some(t), Some("0"))));
+    v
+}
+
+async fn run_calls(app: &App, calls: &[Vec<Vec<u8>>]) -> usize {
+    let mut sink = 0;
+    for call in calls {
+        for ev in call {
+            let response = app.handle_bytes(ev).await.expect("valid event");
+            sink += serde_json::to_vec(&response).expect("json").len();
+        }
+    }
+    sink
+}
+
+fn calls(prefix: &str, n: usize) -> Vec<Vec<Vec<u8>>> {
+    (0..n)
+        .map(|i| call_events(&format!("{prefix}-{i:08}")))
+        .collect()
+}
+
+async fn rust_ns_per_turn(n: usize) -> f64 {
+    let app = App::new(Arc::new(MemoryStore::new()));
+    run_calls(&app, &calls("warm", n / 5 + 1)).await;
+    let work = calls("call", n);
+    let t0 = Instant::now();
+    let sink = run_calls(&app, &work).await;
+    assert!(sink > 0);
+    t0.elapsed().as_nanos() as f64 / (n * 8) as f64
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(5000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let rust = rt.block_on(rust_ns_per_turn(n));
+    println!("rust  connect-triage turn (parse, load, fold, decide, append, respond): {rust:>8.0} ns/turn over {n} 8-turn calls");
+    let root = env!("CARGO_MANIFEST_DIR");
+    match Command::new("node")
+        .arg(format!("{root}/benches/seed_turns.js"))
+        .arg(n.to_string())
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            let v: serde_json::Value =
+                serde_json::from_slice(&out.stdout).expect("node output is JSON");
+            let node = v["ns_per_turn"].as_f64().expect("ns_per_turn");
+            println!("node  seed handler turn (JSON.parse, handler, JSON.stringify):       {node:>8.0} ns/turn");
+            println!("ratio rust/node: {:.2} (target <= 1.0)", rust / node);
+        }
+        Ok(out) => eprintln!("node failed: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(e) => eprintln!("node not found ({e}): install Node.js to compare with the seed"),
+    }
+}
