@@ -4,7 +4,7 @@
 
 use crate::connect::{self, CallerHasher, InputError, TurnRequest};
 use crate::domain::{
-    decide, reply_after, CallState, Decision, Lang, Questionnaire, ReplayReason, Reply, Warning,
+    decide, reply_from, CallState, Decision, Lang, Questionnaire, ReplayReason, Reply, Warning,
 };
 use crate::store::{SharedStore, StoreError};
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 /// The flat string map Connect receives.
-pub type Response = BTreeMap<String, String>;
+pub type Response = BTreeMap<&'static str, String>;
 
 /// Load/decide/append attempts per invocation. A conflict means another invocation of the
 /// same contact won the race; after re-reading, the turn is normally a retry (no write), so
@@ -136,7 +136,7 @@ impl App {
                         ),
                         ReplayReason::Concluded => info!("call already concluded: recorded nothing"),
                     }
-                    return Ok(reply_after(&history, &decision)?);
+                    return Ok(reply_from(&state, &history, &decision)?);
                 }
                 Decision::Record {
                     expected_version,
@@ -149,7 +149,7 @@ impl App {
                     Ok(()) => {
                         let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
                         info!(version = expected_version + events.len() as u64, events = ?kinds, "recorded");
-                        return Ok(reply_after(&history, &decision)?);
+                        return Ok(reply_from(&state, &history, &decision)?);
                     }
                     Err(e) if e.is_conflict() => {
                         info!(

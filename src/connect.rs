@@ -217,19 +217,19 @@ fn json_kind(v: &Value) -> &'static str {
 }
 
 /// The response Connect gets: a flat map of strings (sorted, for stable output).
-pub fn response_map(reply: &Reply) -> BTreeMap<String, String> {
+pub fn response_map(reply: &Reply) -> BTreeMap<&'static str, String> {
     let mut m = BTreeMap::new();
-    m.insert("continue".into(), if reply.cont { "1" } else { "0" }.into());
-    m.insert("text".into(), reply.text.clone());
-    m.insert("score".into(), reply.score.to_string());
+    m.insert("continue", if reply.cont { "1" } else { "0" }.into());
+    m.insert("text", reply.text.clone());
+    m.insert("score", reply.score.to_string());
     if let Some(turn) = reply.turn {
-        m.insert("turn".into(), turn.to_string());
+        m.insert("turn", turn.to_string());
     }
     if let Some(outcome) = reply.outcome {
-        m.insert("outcome".into(), outcome.to_string());
+        m.insert("outcome", outcome.as_str().into());
     }
     if let Some(q) = &reply.question {
-        m.insert("question".into(), q.clone());
+        m.insert("question", q.clone());
     }
     m
 }

@@ -140,7 +140,7 @@ pub fn decide(
             )
         }
         (TurnArg::Token(t), _) => {
-            if let Some(&upto) = state.replies.get(&t) {
+            if let Some(upto) = state.reply_to(t) {
                 let reason = ReplayReason::Retry(t);
                 return (Decision::Replay { upto, reason }, None);
             }
@@ -157,7 +157,7 @@ pub fn decide(
         }
         // No token, no answer: Connect retried the first invocation.
         (TurnArg::Absent, false) => {
-            let upto = state.replies.get(&0).copied().unwrap_or(state.version);
+            let upto = state.reply_to(0).unwrap_or(state.version);
             return (
                 Decision::Replay {
                     upto,

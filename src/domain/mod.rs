@@ -14,14 +14,24 @@ pub use state::{CallState, FoldError, Reply};
 /// The reply a decision gives, folded from the history it was decided on: the new events
 /// appended for `Record`, the prefix up to `upto` for `Replay`.
 pub fn reply_after(history: &[Event], decision: &Decision) -> Result<Reply, FoldError> {
-    let state = match decision {
+    reply_from(&CallState::fold(history)?, history, decision)
+}
+
+/// [`reply_after`] for a caller that holds `state`, the fold of all of `history` already.
+pub fn reply_from(
+    state: &CallState<'static>,
+    history: &[Event],
+    decision: &Decision,
+) -> Result<Reply, FoldError> {
+    let after = match decision {
         Decision::Record { events, .. } => {
-            let mut state = CallState::fold(history)?;
+            let mut next = state.clone();
             for e in events {
-                state.evolve(e, &Questionnaire::lookup)?;
+                next.evolve(e, &Questionnaire::lookup)?;
             }
-            state
+            next
         }
+        Decision::Replay { upto, .. } if *upto == state.version => state.clone(),
         Decision::Replay { upto, .. } => {
             let n = usize::try_from(*upto)
                 .unwrap_or(usize::MAX)
@@ -29,8 +39,8 @@ pub fn reply_after(history: &[Event], decision: &Decision) -> Result<Reply, Fold
             CallState::fold(&history[..n])?
         }
     };
-    state.reply().ok_or_else(|| FoldError {
-        seq: state.version,
+    after.reply().ok_or_else(|| FoldError {
+        seq: after.version,
         kind: "-",
         why: "the call has no reply (not started)".into(),
     })

@@ -3,7 +3,6 @@
 
 use super::event::{Event, EventKind, Outcome};
 use super::questionnaire::{Lang, Questionnaire};
-use std::collections::BTreeMap;
 
 /// The questionnaire a call started with, and its language.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,8 +25,9 @@ pub struct CallState<'q> {
     /// The last event was an invalid input (the question is asked again, with an apology).
     pub last_rejected: bool,
     pub outcome: Option<Outcome>,
-    /// For every turn answered so far: the version right after the events that answered it.
-    pub replies: BTreeMap<u64, u64>,
+    /// For every turn answered so far, in turn order: (turn, the version right after the
+    /// events that answered it). Turns only grow, so this is a sorted list.
+    pub replies: Vec<(u64, u64)>,
 }
 
 /// A stream that does not fold: it breaks the rules the decider always keeps.
@@ -81,6 +81,14 @@ impl<'q> CallState<'q> {
             state.evolve(e, &lookup)?;
         }
         Ok(state)
+    }
+
+    /// The version right after the events that answered `turn`, if it was answered.
+    pub fn reply_to(&self, turn: u64) -> Option<u64> {
+        self.replies
+            .binary_search_by_key(&turn, |&(t, _)| t)
+            .ok()
+            .map(|i| self.replies[i].1)
     }
 
     pub fn is_concluded(&self) -> bool {
@@ -168,7 +176,10 @@ impl<'q> CallState<'q> {
             }
         }
         self.version = e.seq;
-        self.replies.insert(e.turn, e.seq);
+        match self.replies.last_mut() {
+            Some((turn, end)) if *turn == e.turn => *end = e.seq,
+            _ => self.replies.push((e.turn, e.seq)),
+        }
         Ok(())
     }
 
