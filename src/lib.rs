@@ -5,4 +5,5 @@
 //! append the new events with optimistic concurrency, and answer Connect ([`connect`]).
 
 pub mod domain;
+pub mod migrate;
 pub mod store;

@@ -2,6 +2,7 @@
 //! concurrency. Adapters: [`memory`] (tests, benchmarks), [`file`] (the embedded default:
 //! a local append-only JSON-lines log) and [`dynamodb`] (production).
 
+pub mod dynamodb;
 pub mod file;
 pub mod memory;
 
