@@ -143,7 +143,13 @@ pub fn decide(
             }
             if t != state.version {
                 let reason = ReplayReason::UnknownTurn;
-                return (Decision::Replay { upto: state.version, reason }, None);
+                return (
+                    Decision::Replay {
+                        upto: state.version,
+                        reason,
+                    },
+                    None,
+                );
             }
         }
         // No token, no answer: Connect retried the first invocation.
@@ -161,14 +167,26 @@ pub fn decide(
     }
     if state.is_concluded() {
         let reason = ReplayReason::Concluded;
-        return (Decision::Replay { upto: state.version, reason }, warning);
+        return (
+            Decision::Replay {
+                upto: state.version,
+                reason,
+            },
+            warning,
+        );
     }
 
     let q = started.questionnaire;
     let Some(question) = q.question(state.pending) else {
         // A started, unconcluded call always has a pending question (fold keeps this).
         let reason = ReplayReason::Concluded;
-        return (Decision::Replay { upto: state.version, reason }, warning);
+        return (
+            Decision::Replay {
+                upto: state.version,
+                reason,
+            },
+            warning,
+        );
     };
     let raw_input = inv.answer.as_deref().unwrap_or("");
     let (raw, raw_len) = bounded_raw(raw_input);

@@ -23,7 +23,9 @@ pub fn reply_after(history: &[Event], decision: &Decision) -> Result<Reply, Fold
             state
         }
         Decision::Replay { upto, .. } => {
-            let n = usize::try_from(*upto).unwrap_or(usize::MAX).min(history.len());
+            let n = usize::try_from(*upto)
+                .unwrap_or(usize::MAX)
+                .min(history.len());
             CallState::fold(&history[..n])?
         }
     };

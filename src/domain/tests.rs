@@ -90,10 +90,17 @@ fn outcome_and_score_match_the_seed_on_every_path() {
         }
         let path = &row.digits;
         assert!(!reply.cont, "{path}: call must be over");
-        assert_eq!(reply.outcome.map(|o| o.to_string()), Some(row.outcome.clone()), "{path}");
+        assert_eq!(
+            reply.outcome.map(|o| o.to_string()),
+            Some(row.outcome.clone()),
+            "{path}"
+        );
         assert_eq!(reply.score, row.score, "{path}: score");
         assert_eq!(used, row.used, "{path}: answers taken");
-        assert_eq!(prompts, row.prompts, "{path}: prompts as the seed words them");
+        assert_eq!(
+            prompts, row.prompts,
+            "{path}: prompts as the seed words them"
+        );
         if let Some(text) = &row.final_text {
             assert_eq!(&reply.text, text, "{path}: final message");
             yes_no_paths += 1;
@@ -109,7 +116,11 @@ fn outcome_and_score_match_the_seed_on_every_path() {
 fn a_retried_turn_records_nothing_and_answers_value_for_value() {
     let mut sim = Sim::default();
     let first = sim.invoke(None, None);
-    assert_eq!(sim.invoke(None, None), first, "retry of the first invocation");
+    assert_eq!(
+        sim.invoke(None, None),
+        first,
+        "retry of the first invocation"
+    );
     let t1 = turn_of(&first);
     let second = sim.invoke(Some(&t1), Some("1"));
     let n = sim.events.len();
@@ -138,7 +149,10 @@ fn invalid_input_is_recorded_and_the_question_asked_again() {
         // The retry of the rejected turn repeats the re-ask, value for value.
         assert_eq!(sim.invoke(Some(&turn_of(&q1)), Some(bad)), again);
         let next = sim.invoke(Some(&turn_of(&again)), Some("1"));
-        assert_eq!((next.score, next.question.as_deref()), (15, Some("breathing")));
+        assert_eq!(
+            (next.score, next.question.as_deref()),
+            (15, Some("breathing"))
+        );
     }
 }
 
@@ -163,7 +177,11 @@ fn timeout_empty_and_zero_are_no() {
         let mut sim = Sim::default();
         let q1 = sim.invoke(None, None);
         let r = sim.invoke(Some(&turn_of(&q1)), Some(no));
-        assert_eq!((r.score, r.question.as_deref()), (0, Some("breathing")), "{no:?}");
+        assert_eq!(
+            (r.score, r.question.as_deref()),
+            (0, Some("breathing")),
+            "{no:?}"
+        );
     }
     // No answer at all with the current turn is also a no.
     let mut sim = Sim::default();
@@ -205,7 +223,12 @@ fn star_leaves_with_the_running_score() {
     );
     assert_eq!(
         sim.recorded(),
-        ["CallStarted", "AnswerRecorded", "CallExited", "TriageConcluded"]
+        [
+            "CallStarted",
+            "AnswerRecorded",
+            "CallExited",
+            "TriageConcluded"
+        ]
     );
     // Anything after the end gets the final reply again and records nothing.
     assert_eq!(sim.invoke(None, Some("1")), end);
@@ -235,7 +258,11 @@ fn english_calls_keep_their_language() {
     });
     assert!(q1.text.starts_with("Press 1 if you have been in contact"));
     let r = sim.invoke(Some(&turn_of(&q1)), Some("1"));
-    assert!(r.text.starts_with("Press 1 if you have difficulty"), "{}", r.text);
+    assert!(
+        r.text.starts_with("Press 1 if you have difficulty"),
+        "{}",
+        r.text
+    );
 }
 
 #[test]
@@ -265,7 +292,10 @@ fn broken_streams_do_not_fold() {
     sim.invoke(Some(&turn_of(&q1)), Some("1"));
     let mut gap = sim.events.clone();
     gap[1].seq = 5;
-    assert!(CallState::fold(&gap).unwrap_err().why.contains("expected seq 2"));
+    assert!(CallState::fold(&gap)
+        .unwrap_err()
+        .why
+        .contains("expected seq 2"));
     let mut headless = sim.events.clone();
     headless.remove(0);
     headless[0].seq = 1;
