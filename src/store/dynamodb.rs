@@ -37,11 +37,15 @@
 //! A `Put` alone would not do for `v > 0`: its condition only sees its own key, so an
 //! append at a stale-high `v` would leave a gap. The check costs a second item in the
 //! transaction (transactions bill 2 units per item), a few cents per million turns.
-//! The SDK fills the transaction's `ClientRequestToken` once per call and reuses it on its
-//! retries, so a retried transaction whose first attempt did commit succeeds instead of
-//! reporting a conflict with itself. A retried single `PutItem` whose first attempt committed
-//! reports [`StoreError::Conflict`]; the app then re-reads and answers as a retry, which is
-//! the same answer.
+//! Lost responses: the SDK retries a write whose response timed out, and the first attempt
+//! may have committed. The SDK reuses the transaction's `ClientRequestToken` on its retries,
+//! which DynamoDB honours for 10 minutes (emulators such as moto do not), and a retried
+//! `PutItem` has no token at all. So when a write fails its condition, the store reads item
+//! `v+1` (one consistent GetItem, on the conflict path only): if it carries the `event_id`
+//! of the batch's first event, the batch is ours (transactions are all-or-nothing) and the
+//! append succeeds. Event ids are UUID v7s minted per decision, so two invocations never
+//! share one; re-appending the very same events is therefore idempotent here, where the
+//! memory store would report a conflict.
 
 use super::{check_batch, ContactId, EventStore, StoreError, MAX_EVENT_BYTES};
 use crate::domain::{event_from_json, Event, EventKind};
@@ -341,6 +345,27 @@ impl DynamoStore {
         ])
     }
 
+    /// Whether `first` (the first event of a batch) is stored: then a write that "lost" was
+    /// a retry of our own committed write. Read errors count as "no" (the caller re-reads).
+    async fn landed(&self, contact_id: &ContactId, first: &Event) -> bool {
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(contact_id, first.seq)))
+            .consistent_read(true)
+            .projection_expression("event_id")
+            .send()
+            .await;
+        match got {
+            Ok(out) => matches!(
+                out.item().and_then(|i| i.get("event_id")),
+                Some(AttributeValue::S(id)) if *id == first.event_id.to_string()
+            ),
+            Err(_) => false,
+        }
+    }
+
     fn conflict(contact_id: &ContactId, expected: u64) -> StoreError {
         StoreError::Conflict {
             contact_id: contact_id.to_string(),
@@ -561,7 +586,7 @@ impl EventStore for DynamoStore {
             .iter()
             .map(|e| self.to_item(contact_id, e))
             .collect::<Result<Vec<Item>, StoreError>>()?;
-        match items.pop() {
+        let written = match items.pop() {
             Some(item) if expected_version == 0 && items.is_empty() => {
                 self.put_one(contact_id, expected_version, item).await
             }
@@ -572,6 +597,21 @@ impl EventStore for DynamoStore {
             None => Err(StoreError::Invalid(
                 "an append needs at least one event".into(),
             )),
+        };
+        match written {
+            Err(conflict @ StoreError::Conflict { .. }) => {
+                if self.landed(contact_id, &events[0]).await {
+                    tracing::warn!(
+                        contact_id = %contact_id,
+                        seq = events[0].seq,
+                        "a retried DynamoDB write found its own events already stored"
+                    );
+                    Ok(())
+                } else {
+                    Err(conflict)
+                }
+            }
+            other => other,
         }
     }
 
