@@ -12,6 +12,7 @@ pub mod connect;
 pub mod domain;
 pub mod flow;
 pub mod logging;
+pub mod migrate;
 pub mod output;
 pub mod store;
 pub mod trail;

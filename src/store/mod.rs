@@ -2,6 +2,7 @@
 //! concurrency. Adapters: [`memory`] (tests, benchmarks), [`file`] (the embedded default:
 //! a local append-only JSON-lines log) and [`dynamodb`] (production).
 
+pub mod dynamodb;
 pub mod file;
 pub mod memory;
 
@@ -152,9 +153,7 @@ pub async fn open(spec: &StoreSpec) -> Result<SharedStore, StoreError> {
         StoreSpec::File(path) => Arc::new(file::FileStore::open(path)?),
         StoreSpec::Memory => Arc::new(memory::MemoryStore::new()),
         StoreSpec::DynamoDb(table) => {
-            return Err(StoreError::Unavailable(format!(
-                "dynamodb:{table}: the DynamoDB adapter is merged from the dynamo branch"
-            )))
+            Arc::new(dynamodb::DynamoStore::from_env(table.clone()).await?)
         }
     })
 }

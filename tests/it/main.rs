@@ -1,7 +1,12 @@
-//! The integration test binary: one binary, modules by subject, shared helpers.
+//! The one integration test binary, modules by subject, shared helpers. DynamoDB tests need
+//! `AWS_ENDPOINT_URL`: run them with `scripts/test.sh` (starts DynamoDB Local) or
+//! `scripts/test-moto.sh` (moto).
 
 mod call;
 mod cli;
+mod contract;
+mod dynamodb;
 mod events;
+mod helpers;
 mod lambda;
 mod runtime_api;
