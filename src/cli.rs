@@ -60,6 +60,13 @@ pub enum Command {
     },
     /// One ContactFlowEvent JSON on stdin -> the Lambda's response JSON on stdout.
     Invoke,
+    /// Create or update the DynamoDB table of --store dynamodb:TABLE by applying the
+    /// migrations (built in; or --dir) in order. Idempotent: a second run changes nothing.
+    Migrate {
+        /// Apply the migrations in this folder instead of the ones built into the binary.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// A contact's answer trail: every event with its time, question, answer, running
     /// score and outcome.
     Trail {
@@ -74,6 +81,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let spec = StoreSpec::parse(&cli.store).map_err(anyhow::Error::msg)?;
     match cli.command {
         Command::Invoke => invoke(&spec).await,
+        Command::Migrate { dir } => migrate(&spec, dir.as_deref()).await,
         Command::Call {
             answers,
             lang,
@@ -169,6 +177,32 @@ async fn invoke(spec: &StoreSpec) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, &response)?;
     writeln!(out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn migrate(spec: &StoreSpec, dir: Option<&std::path::Path>) -> Result<ExitCode> {
+    let StoreSpec::DynamoDb(table) = spec else {
+        bail!("migrate works on DynamoDB: pass --store dynamodb:TABLE (or set TRIAGE_STORE)");
+    };
+    let migrations = match dir {
+        Some(d) => crate::migrate::Migrations::from_dir(d)?,
+        None => crate::migrate::Migrations::embedded()?,
+    };
+    let client = crate::store::dynamodb::client_from_env().await;
+    let report = crate::migrate::migrate(&client, table, &migrations, |m| eprintln!("{m}"))
+        .await
+        .with_context(|| format!("migrating table {table}"))?;
+    // Progress and each migration's fate went to stderr; stdout gets the verdict.
+    let mut out = std::io::stdout().lock();
+    if report.is_noop() {
+        writeln!(out, "table {table} is up to date: nothing to do")?;
+    } else {
+        writeln!(
+            out,
+            "table {table}: applied {} migration(s)",
+            report.applied.len()
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,6 +2,7 @@
 //! so all of them can run against one store.
 
 use crate::helpers::{answered, answers, contact, every_kind, started};
+use connect_triage::store::file::FileStore;
 use connect_triage::store::memory::MemoryStore;
 use connect_triage::store::{EventStore, SharedStore, StoreError};
 use std::sync::Arc;
@@ -190,4 +191,30 @@ pub async fn thousand_events_read_back_in_order(store: &dyn EventStore) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_meets_the_contract() {
     run_all(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn file_store_meets_the_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.jsonl");
+    let store = Arc::new(FileStore::open(&path).expect("open"));
+    run_all(store).await;
+    // Everything written reads back the same through a second, independent handle (what
+    // another process sees), and the log is one whole JSON object per line.
+    let again = FileStore::open(&path).expect("reopen");
+    assert!(again.notes().is_empty(), "{:?}", again.notes());
+    let text = std::fs::read_to_string(&path).expect("log");
+    assert!(text
+        .lines()
+        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    let mut events = 0;
+    for id in again.contacts() {
+        events += again.load(&id).await.expect("load").len();
+    }
+    assert!(again.contacts().len() >= 6);
+    assert_eq!(
+        events,
+        text.lines().count(),
+        "every line is an event of a stream"
+    );
 }

@@ -6,6 +6,7 @@ mod call;
 mod cli;
 mod contract;
 mod dynamodb;
+mod e2e_dynamodb;
 mod events;
 mod helpers;
 mod lambda;
