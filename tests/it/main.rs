@@ -5,3 +5,4 @@ mod cli;
 mod events;
 mod lambda;
 mod runtime_api;
+mod template;
