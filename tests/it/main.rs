@@ -11,3 +11,4 @@ mod events;
 mod helpers;
 mod lambda;
 mod runtime_api;
+mod template;

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Checks the deployable stack without an AWS account:
+#   1. template.yaml's flow is up to date with connect/triage-flow.json (scripts/gen-template.py --check)
+#   2. cfn-lint on template.yaml, for every region where Amazon Connect runs the stack's resources
+#   3. sam validate --lint (SAM's own transform and lint)
+#   4. cargo lambda build --release --arm64 --bin bootstrap: the very binary `sam build` makes
+# aws-sam-cli, cfn-lint and cargo-lambda come from PyPI into .tools/venv (cargo-lambda bundles
+# Zig, so the arm64 cross-build needs no Docker; rustup adds the aarch64 std if missing).
+# The Rust test tests/it/template.rs (table == migrations/, flow == connect/) runs with the
+# other tests: `cargo test --test it template`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.tools/venv
+export SAM_CLI_TELEMETRY=0
+# Any region with Amazon Connect (AWS::Connect::* do not exist elsewhere, and the linters say so).
+REGION=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}
+
+need=()
+[ -x "$VENV/bin/sam" ] || need+=(aws-sam-cli)
+[ -x "$VENV/bin/cargo-lambda" ] || need+=(cargo-lambda)
+[ -x "$VENV/bin/cfn-lint" ] || need+=(cfn-lint)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "check-template: installing ${need[*]} into $VENV" >&2
+  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet "${need[@]}"
+fi
+export PATH="$PWD/$VENV/bin:$PATH"
+
+echo "== gen-template --check"
+python3 scripts/gen-template.py --check
+
+echo "== cfn-lint $(cfn-lint --version)"
+cfn-lint --regions us-east-1 us-west-2 eu-central-1 eu-west-2 ap-southeast-2 ap-northeast-1 ca-central-1 -- template.yaml
+echo "cfn-lint: ok"
+
+echo "== sam validate --lint ($(sam --version), region $REGION)"
+sam validate --lint --template template.yaml --region "$REGION"
+
+echo "== cargo lambda build --release --arm64 --bin bootstrap"
+if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+  rustup target add aarch64-unknown-linux-gnu
+fi
+cargo lambda build --release --arm64 --bin bootstrap
+target=${CARGO_TARGET_DIR:-target}
+binary="$target/lambda/bootstrap/bootstrap"
+[ -f "$binary" ] || { echo "check-template: no $binary after the build" >&2; exit 1; }
+if command -v file >/dev/null; then
+  kind=$(file -b "$binary")
+  echo "$binary: $kind"
+  case "$kind" in
+    *"ARM aarch64"*) ;;
+    *) echo "check-template: $binary is not an arm64 binary" >&2; exit 1 ;;
+  esac
+fi
+echo "check-template: ok ($binary, $(du -h "$binary" | cut -f1))"

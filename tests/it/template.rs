@@ -1,0 +1,498 @@
+//! `template.yaml` against its sources of truth: the table against `migrations/` (what
+//! `triage migrate` builds), the contact flow against `connect/triage-flow.json` (what
+//! `triage call` runs), and the IAM statements against the least privilege we promise.
+//!
+//! The template uses long-form intrinsics only (`Fn::Sub:`, `Ref:`), so it is plain YAML.
+
+use connect_triage::app::App;
+use connect_triage::call::{parse_answers, AppLambda, TerminalCaller, LOCAL_QUEUE_ARN};
+use connect_triage::flow::{self, CallEnd, Contact, Flow};
+use connect_triage::store::memory::MemoryStore;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const FUNCTION_ARN: &str = "arn:aws:lambda:eu-west-2:000000000000:function:stack-triage";
+const INSTANCE_ARN: &str =
+    "arn:aws:connect:eu-west-2:000000000000:instance/00000000-0000-4000-8000-000000000000";
+/// The actions `scripts/gen-template.py` removes for a stack without a hospital queue.
+const HOSPITAL_BRANCH: [&str; 3] = [
+    "check-outcome",
+    "set-hospital-queue",
+    "transfer-to-hospital",
+];
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// template.yaml as JSON values (YAML parsed, then converted, so comparisons are plain JSON).
+fn template() -> Value {
+    let text = std::fs::read_to_string(root().join("template.yaml")).expect("read template.yaml");
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("template.yaml is YAML");
+    serde_json::to_value(yaml).expect("template.yaml converts to JSON")
+}
+
+fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
+    let r = &t["Resources"][name];
+    assert!(r.is_object(), "template.yaml has no resource {name}");
+    r
+}
+
+fn flow_file() -> String {
+    std::fs::read_to_string(root().join("connect/triage-flow.json")).expect("read the flow")
+}
+
+// ---------------------------------------------------------------------------------------
+// The table == migrations/
+
+#[derive(Debug, PartialEq, Default)]
+struct TableShape {
+    name: String,
+    billing: String,
+    attributes: BTreeMap<String, String>,
+    key_schema: Vec<(String, String)>,
+    /// index name -> (key schema, projection)
+    indexes: BTreeMap<String, (Vec<(String, String)>, Value)>,
+    ttl: Option<(String, bool)>,
+}
+
+fn keys(schema: &Value) -> Vec<(String, String)> {
+    schema
+        .as_array()
+        .expect("a KeySchema list")
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap().to_string(),
+                k["KeyType"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn add_attributes(into: &mut BTreeMap<String, String>, defs: &Value) {
+    for d in defs.as_array().into_iter().flatten() {
+        let name = d["AttributeName"].as_str().unwrap().to_string();
+        let kind = d["AttributeType"].as_str().unwrap().to_string();
+        if let Some(old) = into.insert(name.clone(), kind.clone()) {
+            assert_eq!(old, kind, "attribute {name} defined with two types");
+        }
+    }
+}
+
+fn add_index(into: &mut TableShape, gsi: &Value) {
+    let name = gsi["IndexName"].as_str().unwrap().to_string();
+    let shape = (keys(&gsi["KeySchema"]), gsi["Projection"].clone());
+    assert!(
+        into.indexes.insert(name.clone(), shape).is_none(),
+        "index {name} twice"
+    );
+}
+
+fn migrations_dir() -> PathBuf {
+    root().join("migrations")
+}
+
+/// The table `triage migrate` ends with: every migration applied in order.
+fn table_from_migrations() -> TableShape {
+    let dir = migrations_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; the migrations (from the dynamo branch) must be in the repository",
+                dir.display()
+            )
+        })
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no migrations in {}", dir.display());
+    let mut t = TableShape::default();
+    for file in files {
+        let m: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let input = &m["input"];
+        match m["operation"].as_str().unwrap() {
+            "CreateTable" => {
+                t.name = input["TableName"].as_str().unwrap().to_string();
+                t.billing = input["BillingMode"]
+                    .as_str()
+                    .unwrap_or("PROVISIONED")
+                    .into();
+                add_attributes(&mut t.attributes, &input["AttributeDefinitions"]);
+                t.key_schema = keys(&input["KeySchema"]);
+                for gsi in input["GlobalSecondaryIndexes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    add_index(&mut t, gsi);
+                }
+            }
+            "UpdateTable" => {
+                add_attributes(&mut t.attributes, &input["AttributeDefinitions"]);
+                for update in input["GlobalSecondaryIndexUpdates"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    if update["Create"].is_object() {
+                        add_index(&mut t, &update["Create"]);
+                    } else if let Some(name) = update["Delete"]["IndexName"].as_str() {
+                        t.indexes.remove(name);
+                    } else {
+                        panic!("{}: unhandled index update {update}", file.display());
+                    }
+                }
+            }
+            "UpdateTimeToLive" => {
+                let spec = &input["TimeToLiveSpecification"];
+                t.ttl = Some((
+                    spec["AttributeName"].as_str().unwrap().to_string(),
+                    spec["Enabled"].as_bool().unwrap(),
+                ));
+            }
+            other => panic!("{}: unknown operation {other}", file.display()),
+        }
+    }
+    t
+}
+
+fn table_from_template(t: &Value) -> TableShape {
+    let p = &resource(t, "EventsTable")["Properties"];
+    let mut shape = TableShape {
+        // The name is the TableName parameter; its default is what the CLI and migrations use.
+        name: {
+            assert_eq!(p["TableName"], json!({"Ref": "TableName"}));
+            t["Parameters"]["TableName"]["Default"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        },
+        billing: p["BillingMode"].as_str().unwrap().to_string(),
+        key_schema: keys(&p["KeySchema"]),
+        ttl: Some((
+            p["TimeToLiveSpecification"]["AttributeName"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            p["TimeToLiveSpecification"]["Enabled"].as_bool().unwrap(),
+        )),
+        ..TableShape::default()
+    };
+    add_attributes(&mut shape.attributes, &p["AttributeDefinitions"]);
+    for gsi in p["GlobalSecondaryIndexes"].as_array().into_iter().flatten() {
+        add_index(&mut shape, gsi);
+    }
+    shape
+}
+
+#[test]
+fn the_table_is_the_one_the_migrations_build() {
+    let t = template();
+    let expected = table_from_migrations();
+    assert_eq!(table_from_template(&t), expected);
+    // What the adapter relies on, spelled out (so a change to both sides is still seen).
+    assert_eq!(
+        expected.key_schema,
+        [
+            ("contact_id".into(), "HASH".into()),
+            ("seq".into(), "RANGE".into())
+        ]
+    );
+    assert_eq!(expected.ttl, Some(("expires_at".to_string(), true)));
+    assert_eq!(
+        expected.indexes.keys().collect::<Vec<_>>(),
+        ["calls_by_caller", "calls_by_day"]
+    );
+}
+
+#[test]
+fn the_table_and_its_key_are_kept_encrypted_and_recoverable() {
+    let t = template();
+    for name in ["EventsTable", "EventsKey"] {
+        let r = resource(&t, name);
+        assert_eq!(r["DeletionPolicy"], "Retain", "{name}");
+        assert_eq!(r["UpdateReplacePolicy"], "Retain", "{name}");
+    }
+    let p = &resource(&t, "EventsTable")["Properties"];
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(
+        p["SSESpecification"],
+        json!({"SSEEnabled": true, "SSEType": "KMS", "KMSMasterKeyId": {"Fn::GetAtt": ["EventsKey", "Arn"]}})
+    );
+    assert_eq!(
+        resource(&t, "EventsKey")["Properties"]["EnableKeyRotation"],
+        true
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The contact flow == connect/triage-flow.json
+
+/// The two `Fn::Sub` branches of the ContactFlow's Content: (with queue, without queue).
+fn flow_variants(t: &Value) -> (&Value, &Value) {
+    let content = &resource(t, "TriageFlow")["Properties"]["Content"]["Fn::If"];
+    assert_eq!(
+        content[0], "HasHospitalQueue",
+        "Content is Fn::If on HasHospitalQueue"
+    );
+    assert_eq!(
+        t["Conditions"]["HasHospitalQueue"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "HospitalQueueArn"}, ""]}]})
+    );
+    for branch in [&content[1], &content[2]] {
+        let sub = &branch["Fn::Sub"];
+        assert_eq!(
+            sub.as_array().map(Vec::len),
+            Some(2),
+            "Fn::Sub [text, vars]: {branch}"
+        );
+        assert_eq!(
+            sub[1],
+            json!({"TriageFunctionArn": {"Fn::GetAtt": ["TriageFunction", "Arn"]}})
+        );
+    }
+    (&content[1]["Fn::Sub"][0], &content[2]["Fn::Sub"][0])
+}
+
+/// What CloudFormation's Fn::Sub makes of the text (the only `${...}` are these two).
+fn substitute(text: &str, queue: &str) -> String {
+    text.replace("${TriageFunctionArn}", FUNCTION_ARN)
+        .replace("${HospitalQueueArn}", queue)
+}
+
+#[test]
+fn the_deployed_flow_is_connect_triage_flow_json() {
+    let t = template();
+    let (with_queue, _) = flow_variants(&t);
+    let file = flow_file();
+    // Byte for byte: the template embeds the file itself, placeholders and all, and Fn::Sub
+    // fills them in. (scripts/gen-template.py writes it; this fails when it was not re-run.)
+    assert!(
+        with_queue.as_str() == Some(file.as_str()),
+        "template.yaml's flow differs from connect/triage-flow.json: run scripts/gen-template.py"
+    );
+    let placeholders: BTreeSet<String> = Flow::from_json(&file).unwrap().placeholders().clone();
+    assert_eq!(
+        placeholders,
+        BTreeSet::from([
+            "HospitalQueueArn".to_string(),
+            "TriageFunctionArn".to_string()
+        ])
+    );
+    let deployed = substitute(
+        &file,
+        "arn:aws:connect:eu-west-2:000000000000:instance/i/queue/q",
+    );
+    let parsed = Flow::from_json(&deployed).expect("the substituted flow parses");
+    assert!(parsed.placeholders().is_empty());
+}
+
+#[test]
+fn without_a_queue_the_flow_is_the_file_less_its_hospital_branch() {
+    let t = template();
+    let (_, without) = flow_variants(&t);
+    let without = without.as_str().expect("a string");
+    assert!(!without.contains("${HospitalQueueArn}"));
+    let file: Value = serde_json::from_str(&flow_file()).unwrap();
+    let variant: Value = serde_json::from_str(without).unwrap();
+    assert_eq!(variant["Version"], file["Version"]);
+    assert_eq!(variant["StartAction"], file["StartAction"]);
+    let exit = file["Actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["Identifier"] == "check-outcome")
+        .expect("the file has check-outcome")["Transitions"]["NextAction"]
+        .clone();
+    // Every action but the hospital branch, unchanged except that what led to check-outcome
+    // now leads where check-outcome's default led.
+    let expected: Vec<Value> = file["Actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| !HOSPITAL_BRANCH.contains(&a["Identifier"].as_str().unwrap()))
+        .map(|a| {
+            let text = serde_json::to_string(a).unwrap();
+            let text = text.replace(
+                "\"NextAction\":\"check-outcome\"",
+                &format!("\"NextAction\":{exit}"),
+            );
+            serde_json::from_str(&text).unwrap()
+        })
+        .collect();
+    assert_eq!(variant["Actions"], Value::Array(expected));
+    let types: Vec<&str> = variant["Actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["Type"].as_str().unwrap())
+        .collect();
+    assert!(
+        !types.contains(&"UpdateContactTargetQueue") && !types.contains(&"TransferContactToQueue")
+    );
+}
+
+/// A caller who answers yes three times: 15 + 25 + 15 = 55 >= 50, `hospital`.
+async fn hospital_call(flow_text: &str) -> CallEnd {
+    let flow = Flow::from_json(flow_text).expect("the deployed flow parses");
+    let app = App::new(Arc::new(MemoryStore::new()));
+    let contact = Contact::voice(uuid::Uuid::now_v7().to_string(), INSTANCE_ARN);
+    let mut caller = TerminalCaller::scripted(parse_answers("1,1,1").unwrap(), Vec::new());
+    let report = flow::run(
+        &flow,
+        &contact,
+        &AppLambda(&app),
+        &mut caller,
+        &HashMap::new(),
+    )
+    .await
+    .expect("the call runs");
+    report.end
+}
+
+#[tokio::test]
+async fn a_hospital_outcome_transfers_only_when_a_queue_is_given() {
+    let t = template();
+    let (with_queue, without) = flow_variants(&t);
+    let queued = substitute(with_queue.as_str().unwrap(), LOCAL_QUEUE_ARN);
+    assert_eq!(
+        hospital_call(&queued).await,
+        CallEnd::Transferred {
+            queue: LOCAL_QUEUE_ARN.to_string()
+        }
+    );
+    let unqueued = substitute(without.as_str().unwrap(), "");
+    assert_eq!(hospital_call(&unqueued).await, CallEnd::Disconnected);
+}
+
+// ---------------------------------------------------------------------------------------
+// IAM
+
+fn statements(doc: &Value) -> Vec<&Value> {
+    doc["Statement"]
+        .as_array()
+        .expect("Statement list")
+        .iter()
+        .collect()
+}
+
+fn list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+fn actions_and_resources(statements: &[&Value]) -> (BTreeSet<String>, Vec<Value>) {
+    let mut actions = BTreeSet::new();
+    let mut resources = vec![];
+    for s in statements {
+        assert_eq!(s["Effect"], "Allow");
+        for a in list(&s["Action"]) {
+            let a = a.as_str().unwrap().to_string();
+            assert!(!a.contains('*'), "wildcard action {a}");
+            actions.insert(a);
+        }
+        resources.extend(list(&s["Resource"]));
+    }
+    (actions, resources)
+}
+
+#[test]
+fn the_function_may_only_load_and_append_events() {
+    let t = template();
+    let role = &resource(&t, "TriageFunctionRole")["Properties"];
+    assert!(
+        role["ManagedPolicyArns"].is_null(),
+        "no managed policies on the function role"
+    );
+    let policies = role["Policies"].as_array().unwrap();
+    let all: Vec<&Value> = policies
+        .iter()
+        .flat_map(|p| statements(&p["PolicyDocument"]))
+        .collect();
+    let (actions, resources) = actions_and_resources(&all);
+    let expected: BTreeSet<String> = [
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:ConditionCheckItem",
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(actions, expected);
+    for r in &resources {
+        assert_ne!(r, &json!("*"), "a statement on every resource");
+    }
+    let dynamo = all
+        .iter()
+        .find(|s| s["Sid"] == "AppendAndLoadEvents")
+        .unwrap();
+    assert_eq!(
+        list(&dynamo["Resource"]),
+        [json!({"Fn::GetAtt": ["EventsTable", "Arn"]})]
+    );
+    let function = &resource(&t, "TriageFunction")["Properties"];
+    assert_eq!(
+        function["Role"],
+        json!({"Fn::GetAtt": ["TriageFunctionRole", "Arn"]})
+    );
+    assert!(
+        function["Policies"].is_null(),
+        "SAM would add a second role policy"
+    );
+}
+
+#[test]
+fn analysts_may_read_the_table_and_its_indexes_only() {
+    let t = template();
+    let policy = &resource(&t, "AnalystsReadPolicy")["Properties"]["PolicyDocument"];
+    let (actions, resources) = actions_and_resources(&statements(policy));
+    let expected: BTreeSet<String> = [
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "dynamodb:DescribeTable",
+        "kms:Decrypt",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(actions, expected);
+    assert_eq!(
+        resources,
+        [
+            json!({"Fn::GetAtt": ["EventsTable", "Arn"]}),
+            json!({"Fn::Sub": "${EventsTable.Arn}/index/*"}),
+            json!({"Fn::GetAtt": ["EventsKey", "Arn"]}),
+        ]
+    );
+}
+
+#[test]
+fn only_this_connect_instance_may_invoke_the_function() {
+    let t = template();
+    let p = &resource(&t, "ConnectInvokePermission")["Properties"];
+    assert_eq!(p["Principal"], "connect.amazonaws.com");
+    assert_eq!(p["Action"], "lambda:InvokeFunction");
+    assert_eq!(p["SourceArn"], json!({"Ref": "ConnectInstanceArn"}));
+    assert_eq!(p["SourceAccount"], json!({"Ref": "AWS::AccountId"}));
+    let env = &resource(&t, "TriageFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        env["TRIAGE_CALLER_HASH_KEY"],
+        json!({"Ref": "CallerHashKey"})
+    );
+    let key = &t["Parameters"]["CallerHashKey"];
+    assert_eq!(key["NoEcho"], true);
+    assert_eq!(key["MinLength"], 16);
+}
