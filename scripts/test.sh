@@ -33,4 +33,7 @@ status=0
 cargo test --lib --bins --tests "$@" || status=$?
 # The real bootstrap under cargo-lambda's Lambda Runtime API emulator.
 scripts/lambda-smoke.sh || status=$?
+# The deployable stack: flow up to date, cfn-lint, sam validate --lint, the Lambda build.
+scripts/check-template.sh || status=$?
+if [[ $status -eq 0 ]]; then echo "test.sh: all checks passed"; else echo "test.sh: FAILED (exit $status)" >&2; fi
 exit "$status"
