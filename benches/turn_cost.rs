@@ -9,7 +9,9 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use connect_triage::app::App;
+use connect_triage::domain::EventKind;
 use connect_triage::store::memory::MemoryStore;
+use connect_triage::store::{ContactId, EventStore};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
@@ -64,12 +66,14 @@ fn calls(prefix: &str, n: usize) -> Vec<Vec<Vec<u8>>> {
         .collect()
 }
 
-/// Median over `ROUNDS` rounds of `n` calls each (fresh calls every round).
+/// Median over `ROUNDS` rounds of `n` calls each (a fresh store and fresh calls every
+/// round, so the store's own growth is not what is measured: see `growth`).
 async fn rust_ns_per_turn(n: usize) -> f64 {
     let app = App::new(Arc::new(MemoryStore::new()));
     run_calls(&app, &calls("warm", n / 5 + 1)).await;
     let mut rounds = Vec::new();
     for r in 0..ROUNDS {
+        let app = App::new(Arc::new(MemoryStore::new()));
         let work = calls(&format!("call{r}"), n);
         let t0 = Instant::now();
         let sink = run_calls(&app, &work).await;
@@ -81,6 +85,50 @@ async fn rust_ns_per_turn(n: usize) -> f64 {
 }
 
 const ROUNDS: usize = 5;
+
+/// Turn cost (an answer at the latest turn: load, fold, decide, append, respond) for calls
+/// whose streams already hold `len` events, in a store holding `others` other calls.
+/// Streams are built directly in the store: a start and `len - 1` invalid keys.
+async fn growth(len: u64, others: usize, reps: usize) -> f64 {
+    let store = Arc::new(MemoryStore::new());
+    let app = App::new(store.clone());
+    for c in calls("other", others) {
+        run_calls(&app, &[c]).await;
+    }
+    let mut targets = Vec::new();
+    for r in 0..reps {
+        let cid = format!("grow-{len}-{r}");
+        let first = event(&cid, None, None);
+        app.handle_bytes(&first).await.expect("start");
+        let id = ContactId::parse(&cid).expect("id");
+        let start = store.load(&id).await.expect("load");
+        let mut events = Vec::new();
+        for seq in 2..=len {
+            let mut e = start[0].clone();
+            e.seq = seq;
+            e.turn = seq - 1;
+            e.kind = EventKind::InputRejected {
+                question: "contact".into(),
+                raw: "7".into(),
+                raw_len: 1,
+            };
+            events.push(e);
+        }
+        for (i, chunk) in events.chunks(25).enumerate() {
+            store
+                .append(&id, 1 + (i * 25) as u64, chunk)
+                .await
+                .expect("append");
+        }
+        targets.push(event(&cid, Some(len), Some("1")));
+    }
+    let t0 = Instant::now();
+    for ev in &targets {
+        let r = app.handle_bytes(ev).await.expect("turn");
+        assert_eq!(r.get("score").map(String::as_str), Some("15"));
+    }
+    t0.elapsed().as_nanos() as f64 / reps as f64
+}
 
 fn main() {
     let n: usize = std::env::args()
@@ -108,5 +156,12 @@ fn main() {
         }
         Ok(out) => eprintln!("node failed: {}", String::from_utf8_lossy(&out.stderr)),
         Err(e) => eprintln!("node not found ({e}): install Node.js to compare with the seed"),
+    }
+    println!("growth: one answer turn, by events already in the call's stream and calls in the store");
+    for others in [0, 100_000] {
+        for len in [10, 200] {
+            let ns = rt.block_on(growth(len, others, 2_000));
+            println!("  {len:>3} events in the stream, {others:>6} other calls: {ns:>7.0} ns/turn");
+        }
     }
 }

@@ -52,6 +52,8 @@ async fn bootstrap_serves_a_whole_call_under_the_runtime_api() {
         .unwrap_err();
     assert!(err.contains("ContactId"), "{err}");
 
+    // The runtime polled `next` once per invocation (and once more, waiting).
+    assert!(api.nexts.lock().expect("lock").len() >= 9);
     let logs = stop_and_collect_logs(child).await;
     assert!(!logs.contains(CALLER), "caller number leaked into logs");
     assert!(!logs.contains("\"raw\""), "answers leaked into logs");

@@ -10,5 +10,6 @@ mod e2e_dynamodb;
 mod events;
 mod helpers;
 mod lambda;
+mod round_trips;
 mod runtime_api;
 mod template;

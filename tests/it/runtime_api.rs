@@ -14,10 +14,13 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Value, String>>>>>;
+type Nexts = Arc<Mutex<Vec<std::time::Instant>>>;
 type Queue = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Vec<u8>)>>>;
 
 pub struct RuntimeApi {
     pub addr: SocketAddr,
+    /// When each `GET .../invocation/next` arrived (cold start = the first one).
+    pub nexts: Nexts,
     queue: mpsc::UnboundedSender<(String, Vec<u8>)>,
     pending: Pending,
     next_id: Mutex<u64>,
@@ -32,14 +35,16 @@ impl RuntimeApi {
         let (tx, rx) = mpsc::unbounded_channel();
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let pending: Pending = Arc::default();
-        let p = pending.clone();
+        let nexts: Nexts = Arc::default();
+        let (p, n) = (pending.clone(), nexts.clone());
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                tokio::spawn(serve(sock, rx.clone(), p.clone()));
+                tokio::spawn(serve(sock, rx.clone(), p.clone(), n.clone()));
             }
         });
         RuntimeApi {
             addr,
+            nexts,
             queue: tx,
             pending,
             next_id: Mutex::new(0),
@@ -48,7 +53,12 @@ impl RuntimeApi {
 
     /// Starts `bootstrap` against this API with the given extra environment.
     pub fn spawn_bootstrap(&self, env: &[(&str, &str)]) -> Child {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+        self.spawn(env!("CARGO_BIN_EXE_bootstrap"), env)
+    }
+
+    /// Starts a Lambda runtime binary against this API with the given extra environment.
+    pub fn spawn(&self, program: &str, env: &[(&str, &str)]) -> Child {
+        let mut cmd = Command::new(program);
         cmd.env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", "triage")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
@@ -85,7 +95,7 @@ impl RuntimeApi {
     }
 }
 
-async fn serve(sock: TcpStream, queue: Queue, pending: Pending) {
+async fn serve(sock: TcpStream, queue: Queue, pending: Pending, nexts: Nexts) {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
     loop {
@@ -111,6 +121,9 @@ async fn serve(sock: TcpStream, queue: Queue, pending: Pending) {
         let mut parts = request_line.split_whitespace();
         let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         if method == "GET" && path.ends_with("/runtime/invocation/next") {
+            if let Ok(mut n) = nexts.lock() {
+                n.push(std::time::Instant::now());
+            }
             let next = queue.lock().await.recv().await;
             let Some((id, payload)) = next else { return };
             let deadline = chrono::Utc::now().timestamp_millis() + 8_000;

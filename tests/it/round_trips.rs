@@ -1,0 +1,84 @@
+//! DynamoDB round trips per invocation, counted on the wire by an SDK interceptor (every
+//! HTTP request the client transmits, retries included): a new answer is exactly one read
+//! and one write; a retry is exactly one read.
+
+use crate::events::{contact_event, field, new_contact_id};
+use crate::helpers::dynamodb_store;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use connect_triage::app::App;
+use connect_triage::store::dynamodb::{sdk_config, DynamoStore};
+use std::sync::{Arc, Mutex};
+
+/// Records the DynamoDB operation (`X-Amz-Target`) of every request sent.
+#[derive(Debug, Default, Clone)]
+struct Wire(Arc<Mutex<Vec<String>>>);
+
+impl Wire {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().expect("lock"))
+    }
+}
+
+impl Intercept for Wire {
+    fn name(&self) -> &'static str {
+        "wire-counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("?")
+            .trim_start_matches("DynamoDB_20120810.")
+            .to_string();
+        self.0.lock().expect("lock").push(op);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn one_read_one_write_per_answer_one_read_per_retry() {
+    let (plain, table) = dynamodb_store().await;
+    let wire = Wire::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await)
+        .interceptor(wire.clone())
+        .build();
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        table,
+        plain.options().clone(),
+    );
+    let app = App::new(Arc::new(store));
+    let cid = new_contact_id();
+
+    let first = app
+        .handle_value(contact_event(&cid, &[]))
+        .await
+        .expect("first");
+    assert_eq!(wire.take(), ["Query", "PutItem"], "first invocation");
+    let first_json = serde_json::to_value(&first).expect("json");
+
+    let ev = contact_event(&cid, &[("answer", "1"), ("turn", field(&first_json, "turn"))]);
+    let second = app.handle_value(ev.clone()).await.expect("answer");
+    assert_eq!(wire.take(), ["Query", "TransactWriteItems"], "a new answer");
+
+    assert_eq!(app.handle_value(ev).await.expect("retry"), second);
+    assert_eq!(wire.take(), ["Query"], "a retry only reads");
+
+    let retry_first = app
+        .handle_value(contact_event(&cid, &[]))
+        .await
+        .expect("retry of the first");
+    assert_eq!(retry_first, first);
+    assert_eq!(wire.take(), ["Query"]);
+}
