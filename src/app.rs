@@ -96,7 +96,7 @@ impl App {
                 known.unavailable()
             }
         };
-        connect::response_map(&reply)
+        connect::response_map(reply)
     }
 
     async fn attempts(&self, req: &TurnRequest, known: &mut Known) -> Result<Reply, TurnError> {
@@ -109,10 +109,17 @@ impl App {
                 known.questionnaire = started.questionnaire;
             }
             known.score = state.score;
+            let starting;
+            let invocation = if state.started.is_none() {
+                starting = req.starting_invocation();
+                &starting
+            } else {
+                &req.invocation
+            };
             let (decision, warning) = decide(
                 self.questionnaire,
                 &state,
-                &req.invocation,
+                invocation,
                 chrono::Utc::now(),
                 &mut uuid::Uuid::now_v7,
             );

@@ -37,6 +37,18 @@ pub struct TurnRequest {
     pub invocation: Invocation,
     /// The `lang` asked for, if it was not one we speak (it falls back to Spanish).
     pub unknown_lang: bool,
+    /// The caller's number, when a hash key is configured: hashed only if the call starts
+    /// with this invocation (HMAC costs more than the rest of a turn).
+    pub caller: Option<CallerNumber>,
+}
+
+impl TurnRequest {
+    /// The invocation with the caller's hash filled in, for a call that starts now.
+    pub fn starting_invocation(&self) -> Invocation {
+        let mut inv = self.invocation.clone();
+        inv.facts.caller_hash = self.caller.as_ref().map(CallerNumber::hash);
+        inv
+    }
 }
 
 /// Keyed hash of callers' numbers (HMAC-SHA256, hex): stable, so repeat callers can be
@@ -145,49 +157,82 @@ pub fn parse_event(
 
 /// The checked request from a well-formed ContactFlowEvent.
 fn from_connect_event(
-    event: ConnectEvent,
+    mut event: ConnectEvent,
     hasher: Option<&CallerHasher>,
 ) -> Result<TurnRequest, InputError> {
-    let data = &event.details.contact_data;
+    let data = &mut event.details.contact_data;
     let raw_id = data.contact_id.as_deref().unwrap_or_default();
     let contact_id = ContactId::parse(raw_id).map_err(InputError::NoContactId)?;
 
-    let param = |key: &str| {
-        event
-            .details
-            .parameters
-            .get(key)
-            .or_else(|| data.attributes.get(key))
-            .cloned()
-    };
+    // Values are moved out of the event, not copied: this runs on every turn.
+    let params = &mut event.details.parameters;
+    let attrs = &mut data.attributes;
+    let mut param = |key: &str| params.remove(key).or_else(|| attrs.remove(key));
     let lang_raw = param("lang").filter(|l| !l.trim().is_empty());
+    let (turn, answer) = (param("turn"), param("answer"));
     let lang = lang_raw.as_deref().and_then(Lang::parse);
-    let short = |v: &Option<String>| {
-        v.as_ref()
-            .map(|s| s.chars().take(MAX_FACT_CHARS).collect::<String>())
-            .filter(|s| !s.is_empty())
+    let short = |v: &mut Option<String>| {
+        v.take().filter(|s| !s.is_empty()).map(|mut s| {
+            if let Some((cut, _)) = s.char_indices().nth(MAX_FACT_CHARS) {
+                s.truncate(cut);
+            }
+            s
+        })
     };
-    let caller_hash = match (hasher, data.customer_endpoint.address.as_deref()) {
-        (Some(h), Some(number)) if !number.trim().is_empty() => Some(h.hash(number)),
+    let caller = match (hasher, data.customer_endpoint.address.take()) {
+        (Some(h), Some(number)) if !number.trim().is_empty() => Some(CallerNumber {
+            number,
+            hasher: h.clone(),
+        }),
         _ => None,
     };
     Ok(TurnRequest {
         contact_id,
         unknown_lang: lang_raw.is_some() && lang.is_none(),
+        caller,
         invocation: Invocation {
-            turn: param("turn"),
-            answer: param("answer"),
+            turn,
+            answer,
             lang,
             facts: CallFacts {
-                channel: short(&data.channel),
-                initiation_method: short(&data.initiation_method),
-                initial_contact_id: short(&data.initial_contact_id),
-                previous_contact_id: short(&data.previous_contact_id),
-                caller_hash,
+                channel: short(&mut data.channel),
+                initiation_method: short(&mut data.initiation_method),
+                initial_contact_id: short(&mut data.initial_contact_id),
+                previous_contact_id: short(&mut data.previous_contact_id),
+                caller_hash: None,
             },
         },
     })
 }
+
+/// The caller's number, kept only until it is hashed (on a call's first invocation), with
+/// the key to hash it. Its `Debug` never shows the number.
+#[derive(Clone)]
+pub struct CallerNumber {
+    number: String,
+    hasher: CallerHasher,
+}
+
+impl CallerNumber {
+    /// The keyed hash that is stored (HMAC-SHA256, hex).
+    pub fn hash(&self) -> String {
+        self.hasher.hash(&self.number)
+    }
+}
+
+impl std::fmt::Debug for CallerNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallerNumber(<redacted>)")
+    }
+}
+
+impl PartialEq for CallerNumber {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash() == other.hash()
+    }
+}
+
+impl Eq for CallerNumber {}
 
 /// Connect's STRING_MAP validation wants a flat object of strings: numbers and booleans
 /// become their text, null and nested values are dropped.
@@ -217,10 +262,10 @@ fn json_kind(v: &Value) -> &'static str {
 }
 
 /// The response Connect gets: a flat map of strings (sorted, for stable output).
-pub fn response_map(reply: &Reply) -> BTreeMap<&'static str, String> {
+pub fn response_map(reply: Reply) -> BTreeMap<&'static str, String> {
     let mut m = BTreeMap::new();
     m.insert("continue", if reply.cont { "1" } else { "0" }.into());
-    m.insert("text", reply.text.clone());
+    m.insert("text", reply.text);
     m.insert("score", reply.score.to_string());
     if let Some(turn) = reply.turn {
         m.insert("turn", turn.to_string());
@@ -228,8 +273,8 @@ pub fn response_map(reply: &Reply) -> BTreeMap<&'static str, String> {
     if let Some(outcome) = reply.outcome {
         m.insert("outcome", outcome.as_str().into());
     }
-    if let Some(q) = &reply.question {
-        m.insert("question", q.clone());
+    if let Some(q) = reply.question {
+        m.insert("question", q);
     }
     m
 }
@@ -319,10 +364,14 @@ mod tests {
     fn callers_are_hashed_never_kept() {
         let h = CallerHasher::new(b"0123456789abcdef-test-key").expect("key");
         let r = parse_event(event(json!({}), json!({})), Some(&h)).expect("valid");
-        let hash = r.invocation.facts.caller_hash.clone().expect("hash");
+        assert_eq!(
+            r.invocation.facts.caller_hash, None,
+            "hashed only when a call starts"
+        );
+        let hash = r.starting_invocation().facts.caller_hash.expect("hash");
         assert_eq!(hash.len(), 64);
         assert_eq!(hash, h.hash("+34 600 000 000"), "stable across formatting");
-        assert!(!format!("{:?}", r.invocation).contains("600000000"));
+        assert!(!format!("{r:?}").contains("600000000"));
         assert!(CallerHasher::new(b"short").is_err());
     }
 
