@@ -108,7 +108,8 @@ async fn play(
         + Duration::milliseconds(rng.below(1000) as i64);
     clock.store(start.timestamp_millis(), Ordering::SeqCst);
     let contact_id = format!("{DEMO_PREFIX}{:x}-{i:06}", plan.seed);
-    let pool = u64::from((plan.calls / 3).max(1));
+    // Three numbers for every four calls: some people call again.
+    let pool = (u64::from(plan.calls) * 3 / 4).max(1);
     let caller = format!("+34699{:06}", rng.below(pool));
     let lang = if rng.chance(80) { "es" } else { "en" };
 

@@ -74,7 +74,7 @@ impl AnswerRow<'_> {
 }
 
 /// Writes every answer of `query` to `out`; calls `progress` after every `every` calls and
-/// once at the end. Returns the totals.
+/// at the end (once: not twice when the total is a multiple of `every`). Returns the totals.
 pub async fn export(
     reader: &Reader,
     query: &CallQuery,
@@ -123,6 +123,8 @@ pub async fn export(
     })
     .await?;
     out.flush()?;
-    progress(done);
+    if every == 0 || done.calls % every != 0 {
+        progress(done);
+    }
     Ok(done)
 }

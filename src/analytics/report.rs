@@ -142,7 +142,7 @@ svg text { font-size: 11px; fill: #333; }
 
   // Horizontal bars, one row per question.
   function rows(svg, value, label, maxValue, cls, fill, extra) {
-    var n = 0, rowH = 24, labelW = 260, width = 560;
+    var n = 0, rowH = 24, labelW = 160, width = 460;
     svg.setAttribute("height", String(10 + rowH * stats.questions.length));
     stats.questions.forEach(function (q, i) {
       var y = 6 + i * rowH;
