@@ -363,6 +363,9 @@ pub struct Progress {
     pub answers: u64,
 }
 
+/// A call whose events are being loaded.
+type Loading = tokio::task::JoinHandle<(StartedCall, Result<Vec<Event>, StoreError>)>;
+
 /// Reads every call of `query` in `started_at` order: loads its events (up to
 /// [`LOAD_AHEAD`] calls ahead, in parallel), folds them and hands the summary and the events
 /// to `each`, one call at a time. Constant memory: nothing of the range is collected here.
@@ -380,9 +383,7 @@ where
         Some(h) => reader.index.calls_by_caller(h, query.days),
         None => reader.index.calls_started(query.days),
     };
-    let mut ahead: VecDeque<
-        tokio::task::JoinHandle<(StartedCall, Result<Vec<Event>, StoreError>)>,
-    > = VecDeque::with_capacity(LOAD_AHEAD);
+    let mut ahead: VecDeque<Loading> = VecDeque::with_capacity(LOAD_AHEAD);
     let mut n = 0u64;
     let mut finished = false;
     loop {
@@ -425,7 +426,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
