@@ -530,3 +530,49 @@ fn the_report_draws_its_charts_in_a_browser() {
     assert_eq!(dom.matches("class=\"bar funnel-bar\"").count(), nq);
     assert!(dom.contains("drawn: "));
 }
+
+#[tokio::test]
+async fn a_silent_call_is_open_then_abandoned_at_its_pending_question() {
+    use connect_triage::analytics::summarize;
+    use connect_triage::app::App;
+    use connect_triage::store::memory::MemoryStore;
+    use connect_triage::store::{ContactId, EventStore};
+    let store = Arc::new(MemoryStore::new());
+    let at = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let app = App::new(store.clone() as SharedStore).with_clock(Arc::new(move || at));
+    let cid = "c-silent";
+    let first = app
+        .handle_value(crate::events::contact_event(cid, &[]))
+        .await
+        .expect("first turn");
+    let turn = first["turn"].clone();
+    app.handle_value(crate::events::contact_event(
+        cid,
+        &[("answer", "1"), ("turn", &turn)],
+    ))
+    .await
+    .expect("answer");
+    let id = ContactId::parse(cid).expect("id");
+    let events = store.load(&id).await.expect("load");
+    assert!(
+        events.iter().all(|e| e.at == at),
+        "events carry the App's clock"
+    );
+    let ten = chrono::Duration::minutes(10);
+    let open = summarize(&id, &events, at + chrono::Duration::minutes(9), ten).expect("fold");
+    assert_eq!(
+        (open.status, open.ended_at, open.dropped_at.clone()),
+        (Status::Open, None, None)
+    );
+    let gone = summarize(&id, &events, at + chrono::Duration::minutes(11), ten).expect("fold");
+    assert_eq!(gone.status, Status::Abandoned);
+    assert_eq!(gone.ended_at, Some(at));
+    assert_eq!(gone.dropped_at.as_deref(), Some("breathing"));
+    assert_eq!(gone.answers.len(), 1);
+    assert_eq!(
+        gone.asked,
+        vec![(0, "contact".to_string()), (1, "breathing".to_string())]
+    );
+}
