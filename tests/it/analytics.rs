@@ -576,3 +576,124 @@ async fn a_silent_call_is_open_then_abandoned_at_its_pending_question() {
         vec![(0, "contact".to_string()), (1, "breathing".to_string())]
     );
 }
+
+/// An index of `n` made-up calls, produced only as fast as they are taken, counting how
+/// many it has handed out; and a store that gives every call the same short history.
+struct Lazy {
+    n: u64,
+    produced: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl connect_triage::analytics::CallIndex for Lazy {
+    fn calls_started(&self, _: DayRange) -> connect_triage::analytics::CallStream {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let (n, produced) = (self.n, self.produced.clone());
+        tokio::spawn(async move {
+            for i in 0..n {
+                let call = connect_triage::analytics::StartedCall {
+                    contact_id: connect_triage::store::ContactId::parse(&format!("lazy-{i}"))
+                        .expect("id"),
+                    started_at: range().start(),
+                    caller_hash: None,
+                };
+                if tx.send(Ok(call)).await.is_err() {
+                    return;
+                }
+                produced.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        connect_triage::analytics::CallStream::new(rx)
+    }
+
+    fn calls_by_caller(&self, _: &str, days: DayRange) -> connect_triage::analytics::CallStream {
+        self.calls_started(days)
+    }
+}
+
+struct SameHistory;
+
+#[async_trait::async_trait]
+impl connect_triage::store::EventStore for SameHistory {
+    async fn load(
+        &self,
+        _: &connect_triage::store::ContactId,
+    ) -> Result<Vec<connect_triage::domain::Event>, connect_triage::store::StoreError> {
+        let mut events = vec![helpers::started(1), helpers::answered(2, true, "1")];
+        if let connect_triage::domain::EventKind::AnswerRecorded { question, .. } =
+            &mut events[1].kind
+        {
+            *question = "contact".into();
+        }
+        Ok(events)
+    }
+    async fn append(
+        &self,
+        _: &connect_triage::store::ContactId,
+        _: u64,
+        _: &[connect_triage::domain::Event],
+    ) -> Result<(), connect_triage::store::StoreError> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "same-history".into()
+    }
+}
+
+/// Records how many calls the index had handed out when the first row was written.
+struct Watch {
+    produced: Arc<std::sync::atomic::AtomicU64>,
+    at_first_write: Option<u64>,
+    bytes: usize,
+}
+
+impl std::io::Write for Watch {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.at_first_write.is_none() {
+            self.at_first_write = Some(self.produced.load(std::sync::atomic::Ordering::SeqCst));
+        }
+        self.bytes += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn export_streams_rows_while_the_index_is_still_being_read() {
+    use connect_triage::analytics::export::{export, ExportFormat};
+    use connect_triage::analytics::LOAD_AHEAD;
+    let produced = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader = Reader {
+        events: Arc::new(SameHistory),
+        index: Arc::new(Lazy {
+            n: 20_000,
+            produced: produced.clone(),
+        }),
+    };
+    let mut out = Watch {
+        produced: produced.clone(),
+        at_first_write: None,
+        bytes: 0,
+    };
+    let mut reports = 0;
+    let done = export(
+        &reader,
+        &CallQuery::new(range()),
+        &mut out,
+        ExportFormat::Jsonl,
+        5_000,
+        |_| reports += 1,
+    )
+    .await
+    .expect("export");
+    assert_eq!((done.calls, done.answers), (20_000, 20_000));
+    assert_eq!(reports, 4, "progress every 5,000 calls");
+    // The first answer row was written when only a window of calls had been taken from
+    // the index: rows are written as calls are read, nothing collects the range.
+    let first = out.at_first_write.expect("rows written");
+    assert!(
+        (1..=LOAD_AHEAD as u64 + 2).contains(&first),
+        "{first} calls taken before the first row"
+    );
+}
