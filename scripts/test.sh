@@ -10,6 +10,16 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The report test opens `triage report`'s page in headless Chromium (Debian's package).
+# Installed once; if it still cannot be found, that test fails and says why.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    echo "test.sh: installing chromium (apt) for the report test" >&2
+    sudo=""
+    if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null; } ||
+        echo "test.sh: could not install chromium; the report test will fail" >&2
+fi
+
 if [[ -z "${AWS_ENDPOINT_URL:-}" ]]; then
     export DDB_LOCAL_STATE="${DDB_LOCAL_STATE:-$PWD/.tools/dynamodb-local-test-$$}"
     trap 'scripts/dynamodb-local.sh stop; rm -rf "$DDB_LOCAL_STATE"' EXIT

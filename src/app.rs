@@ -7,7 +7,9 @@ use crate::domain::{
     decide, reply_from, CallState, Decision, Lang, Questionnaire, ReplayReason, Reply, Warning,
 };
 use crate::store::{SharedStore, StoreError};
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, info, warn};
 
@@ -24,12 +26,17 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// back to Connect, so the caller always hears our apology rather than Connect's error.
 pub const DEFAULT_TURN_BUDGET: Duration = Duration::from_secs(5);
 
+/// Where a turn takes the time it records. The wall clock in production; the synthetic
+/// demo generator (`triage seed-demo`) gives calls on past days their own clock.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
 #[derive(Clone)]
 pub struct App {
     store: SharedStore,
     questionnaire: &'static Questionnaire,
     hasher: Option<CallerHasher>,
     budget: Duration,
+    clock: Clock,
 }
 
 impl App {
@@ -39,7 +46,14 @@ impl App {
             questionnaire: Questionnaire::embedded(),
             hasher: None,
             budget: DEFAULT_TURN_BUDGET,
+            clock: Arc::new(Utc::now),
         }
+    }
+
+    /// Take the time of recorded events from `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: Clock) -> App {
+        self.clock = clock;
+        self
     }
 
     /// Hash callers' numbers with this key (otherwise no caller hash is stored).
@@ -120,7 +134,7 @@ impl App {
                 self.questionnaire,
                 &state,
                 invocation,
-                chrono::Utc::now(),
+                (self.clock)(),
                 &mut uuid::Uuid::now_v7,
             );
             match warning {

@@ -1,5 +1,9 @@
 //! The `triage` command line. `main` in `src/bin/triage.rs` only parses and reports errors.
 
+use crate::analytics::demo::{seed_demo, DemoPlan, DEMO_HASH_KEY, DEMO_PREFIX};
+use crate::analytics::export::{export, ExportFormat};
+use crate::analytics::stats::{write_stats, Section};
+use crate::analytics::{thousands, CallQuery, DayRange, Progress, Status, DEFAULT_ABANDON_MINUTES};
 use crate::app::App;
 use crate::call::{describe_end, run_call, TerminalCaller};
 use crate::connect::{CallerHasher, MAX_EVENT_BYTES};
@@ -74,6 +78,94 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// One row per call started in a range of UTC days (from the by-day or by-caller index,
+    /// never a table scan): contact id, started, ended, outcome, score, answers, abandoned.
+    Calls {
+        #[command(flatten)]
+        range: RangeArgs,
+        /// Only calls with this outcome: hospital, monitor, clear, exited, abandoned
+        /// (hung up) or open (may still be going on).
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only this caller's calls (the keyed hash of the number, as `triage stats` shows).
+        #[arg(long)]
+        caller: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Calls and outcomes per day, yes-rate and drop-off (exits, hang-ups) per question,
+    /// repeat callers.
+    Stats {
+        #[command(flatten)]
+        range: RangeArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Only one part (CSV needs one): days, questions or callers.
+        #[arg(long, value_enum, default_value_t = Section::All)]
+        section: Section,
+    },
+    /// One flat row per answer (for DuckDB, pandas, spreadsheets), streamed as calls are
+    /// read. Progress goes to stderr.
+    Export {
+        #[command(flatten)]
+        range: RangeArgs,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Report progress on stderr every this many calls.
+        #[arg(long, default_value_t = 1000)]
+        progress_every: u64,
+    },
+    /// A self-contained HTML page (no network) with charts of outcomes per day, yes-rate
+    /// per question and the drop-off funnel.
+    Report {
+        #[command(flatten)]
+        range: RangeArgs,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Report progress on stderr every this many calls.
+        #[arg(long, default_value_t = 1000)]
+        progress_every: u64,
+    },
+    /// SYNTHETIC demo data: plays N made-up calls through the real Lambda turn, spread over
+    /// D past days. Contact ids start with `demo-`. Never run it against production.
+    SeedDemo {
+        #[arg(long, default_value_t = 200)]
+        calls: u32,
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// First day of the data (default: D days before today, so the last is yesterday).
+        #[arg(long)]
+        first_day: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// The range of UTC days an analysts' verb reads.
+#[derive(Debug, clap::Args)]
+pub struct RangeArgs {
+    /// First UTC day, YYYY-MM-DD (inclusive).
+    #[arg(long)]
+    pub from: String,
+    /// Last UTC day, YYYY-MM-DD (inclusive).
+    #[arg(long)]
+    pub to: String,
+    /// A call with no conclusion this many minutes after its last event counts as
+    /// abandoned (hung up) at its pending question.
+    #[arg(long, default_value_t = DEFAULT_ABANDON_MINUTES)]
+    pub abandon_after: u32,
+}
+
+impl RangeArgs {
+    fn query(&self) -> Result<CallQuery> {
+        let days = DayRange::parse(&self.from, &self.to).map_err(anyhow::Error::msg)?;
+        let mut q = CallQuery::new(days);
+        q.abandon_after = chrono::Duration::minutes(i64::from(self.abandon_after));
+        Ok(q)
+    }
 }
 
 /// Runs a parsed command line.
@@ -143,7 +235,151 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             print_trail(&store, &contact_id, format).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Calls {
+            range,
+            outcome,
+            caller,
+            format,
+        } => {
+            let mut query = range.query()?;
+            let only = outcome
+                .as_deref()
+                .map(|o| {
+                    Status::parse(o).ok_or_else(|| {
+                        anyhow::anyhow!("--outcome {o:?}: use one of {}", Status::ALL.join(", "))
+                    })
+                })
+                .transpose()?;
+            query.caller_hash = caller;
+            let reader = open_reader(&spec).await?;
+            let rows = crate::analytics::calls::calls(&reader, &query, only).await?;
+            let mut out = std::io::stdout().lock();
+            write_rows(&mut out, &rows, format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stats {
+            range,
+            format,
+            section,
+        } => {
+            if format == Format::Csv && section == Section::All {
+                bail!("CSV holds one table: pick it with --section days|questions|callers");
+            }
+            let query = range.query()?;
+            let reader = open_reader(&spec).await?;
+            let stats = crate::analytics::stats::stats(&reader, &query, |_| {}).await?;
+            let mut out = std::io::stdout().lock();
+            write_stats(&mut out, &stats, format, section)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
+            range,
+            format,
+            out,
+            progress_every,
+        } => {
+            let query = range.query()?;
+            let reader = open_reader(&spec).await?;
+            let progress = |p: Progress| {
+                eprintln!(
+                    "exported {} answers from {} calls...",
+                    thousands(p.answers),
+                    thousands(p.calls)
+                )
+            };
+            let done = match &out {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    let mut w = std::io::BufWriter::new(file);
+                    export(&reader, &query, &mut w, format, progress_every, progress).await?
+                }
+                None => {
+                    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+                    export(&reader, &query, &mut w, format, progress_every, progress).await?
+                }
+            };
+            eprintln!(
+                "export done: {} answers from {} calls, {} to {}",
+                thousands(done.answers),
+                thousands(done.calls),
+                query.days.from,
+                query.days.to
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            range,
+            out,
+            progress_every,
+        } => {
+            let query = range.query()?;
+            let reader = open_reader(&spec).await?;
+            let stats = crate::analytics::stats::stats(&reader, &query, |n| {
+                if progress_every > 0 && n % progress_every == 0 {
+                    eprintln!("read {} calls...", thousands(n));
+                }
+            })
+            .await?;
+            let title = format!("connect-triage report, {}", reader.describe());
+            let html = crate::analytics::report::render(&stats, &title)?;
+            std::fs::write(&out, html)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            eprintln!(
+                "report of {} calls ({} to {}) written to {}",
+                thousands(stats.calls),
+                stats.from,
+                stats.to,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SeedDemo {
+            calls,
+            days,
+            first_day,
+            seed,
+        } => {
+            let first_day = match first_day {
+                Some(d) => chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                    .with_context(|| format!("--first-day {d:?} is not YYYY-MM-DD"))?,
+                None => chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days)),
+            };
+            let hasher = match caller_hasher_from_env()? {
+                Some(h) => h,
+                None => CallerHasher::new(DEMO_HASH_KEY).map_err(anyhow::Error::msg)?,
+            };
+            let store = open(&spec).await?;
+            let last = first_day + chrono::Duration::days(i64::from(days.max(1)) - 1);
+            eprintln!(
+                "*** SYNTHETIC DEMO DATA *** {calls} made-up calls (contact ids {DEMO_PREFIX}...), {first_day} to {last}, seed {seed}, into {}",
+                store.describe()
+            );
+            let plan = DemoPlan {
+                calls,
+                days,
+                first_day,
+                seed,
+            };
+            let report = seed_demo(store, &plan, hasher, |n| {
+                if n % 100 == 0 {
+                    eprintln!("played {n} of {calls} demo calls...");
+                }
+            })
+            .await?;
+            println!(
+                "seeded {} synthetic calls ({} turns, {} hung up) from {first_day} to {last}",
+                report.calls, report.turns, report.hung_up
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+async fn open_reader(spec: &StoreSpec) -> Result<crate::analytics::Reader> {
+    crate::analytics::open_reader(spec)
+        .await
+        .with_context(|| format!("cannot open the event store {spec}"))
 }
 
 async fn open(spec: &StoreSpec) -> Result<SharedStore> {

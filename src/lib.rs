@@ -4,7 +4,9 @@
 //! load the call's events from the [`store`], fold them into state, [`domain::decide`],
 //! append the new events with optimistic concurrency, and answer Connect ([`connect`]).
 //! [`flow`] runs the deployed Connect contact flow locally, for `triage call` ([`call`]).
+//! Analysts read calls through [`trail`] (one call) and [`analytics`] (ranges of days).
 
+pub mod analytics;
 pub mod app;
 pub mod call;
 pub mod cli;

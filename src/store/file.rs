@@ -115,6 +115,26 @@ impl FileStore {
         ids
     }
 
+    /// The first event of every stream (a call's `CallStarted`), after reading what other
+    /// processes appended since. The local store's index of calls: analysts' verbs filter it
+    /// by day or caller (see `crate::analytics`).
+    pub fn first_events(&self) -> Result<Vec<(ContactId, Event)>, StoreError> {
+        let mut inner = self.lock_inner();
+        let file = inner
+            .file
+            .try_clone()
+            .map_err(|e| io_err(&self.path, "cannot open", e))?;
+        file.lock_shared()
+            .map_err(|e| io_err(&self.path, "cannot lock", e))?;
+        let _guard = Locked(&file);
+        inner.refresh(&file, &self.path)?;
+        Ok(inner
+            .streams
+            .iter()
+            .filter_map(|(id, events)| events.first().map(|e| (id.clone(), e.clone())))
+            .collect())
+    }
+
     fn lock_inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         // Inner is only changed after a successful write, so a poisoned lock is consistent.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())

@@ -1,0 +1,192 @@
+//! `triage seed-demo`: SYNTHETIC calls for trying the analysts' verbs and testing them.
+//! Every call is a real conversation with [`App`] (the Lambda's turn, through
+//! [`App::handle_value`] with Connect `ContactFlowEvent`s), so the events are exactly what
+//! production records; only the clock is the call's own ([`App::with_clock`]), so calls can
+//! land on past days. Contact ids start with [`DEMO_PREFIX`]; callers' numbers are made up
+//! (`+34699xxxxxx`) and stored only as keyed hashes.
+
+use crate::app::App;
+use crate::connect::CallerHasher;
+use crate::store::SharedStore;
+use anyhow::{bail, Context};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// Every demo contact id starts with this.
+pub const DEMO_PREFIX: &str = "demo-";
+
+/// The caller-hash key used when `TRIAGE_CALLER_HASH_KEY` is not set (synthetic numbers
+/// only: this key protects nothing).
+pub const DEMO_HASH_KEY: &[u8] = b"connect-triage synthetic demo data, not a secret";
+
+/// Calls played at once.
+pub const PARALLEL_CALLS: usize = 8;
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoPlan {
+    pub calls: u32,
+    pub days: u32,
+    pub first_day: NaiveDate,
+    pub seed: u64,
+}
+
+/// What was generated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DemoReport {
+    pub calls: u32,
+    /// Calls the synthetic caller hung up on mid-questionnaire.
+    pub hung_up: u32,
+    pub turns: u64,
+}
+
+/// splitmix64: a small, fixed PRNG (the same numbers for the same seed, everywhere).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    /// True with probability `p` percent.
+    fn chance(&mut self, p: u64) -> bool {
+        self.below(100) < p
+    }
+}
+
+/// Chance (percent) of a "yes" to the question at each position: some symptoms are common.
+const YES_PERCENT: [u64; 8] = [30, 12, 18, 35, 45, 40, 50, 30];
+
+fn event(contact_id: &str, caller: &str, params: &[(&str, &str)]) -> Value {
+    let params: serde_json::Map<String, Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    json!({
+        "Name": "ContactFlowEvent",
+        "Details": {
+            "ContactData": {
+                "Attributes": {},
+                "Channel": "VOICE",
+                "ContactId": contact_id,
+                "CustomerEndpoint": {"Address": caller, "Type": "TELEPHONE_NUMBER"},
+                "InitialContactId": contact_id,
+                "InitiationMethod": "INBOUND",
+                "InstanceARN": crate::call::LOCAL_INSTANCE_ARN,
+                "PreviousContactId": contact_id,
+                "Queue": null,
+                "SystemEndpoint": {"Address": "+34900000000", "Type": "TELEPHONE_NUMBER"}
+            },
+            "Parameters": params
+        }
+    })
+}
+
+/// One synthetic call: returns (turns, hung up).
+async fn play(
+    app: App,
+    clock: Arc<AtomicI64>,
+    plan: &DemoPlan,
+    i: u32,
+) -> anyhow::Result<(u64, bool)> {
+    let mut rng = Rng(plan.seed ^ (u64::from(i) + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let day = plan
+        .first_day
+        .checked_add_signed(Duration::days(rng.below(u64::from(plan.days.max(1))) as i64))
+        .context("demo day out of range")?;
+    // Between 07:00 and 22:00 UTC.
+    let start = day.and_time(chrono::NaiveTime::MIN).and_utc()
+        + Duration::seconds(7 * 3600 + rng.below(15 * 3600) as i64)
+        + Duration::milliseconds(rng.below(1000) as i64);
+    clock.store(start.timestamp_millis(), Ordering::SeqCst);
+    let contact_id = format!("{DEMO_PREFIX}{:x}-{i:06}", plan.seed);
+    // Three numbers for every four calls: some people call again.
+    let pool = (u64::from(plan.calls) * 3 / 4).max(1);
+    let caller = format!("+34699{:06}", rng.below(pool));
+    let lang = if rng.chance(80) { "es" } else { "en" };
+
+    let mut turns = 1u64;
+    let mut resp = app
+        .handle_value(event(&contact_id, &caller, &[("lang", lang)]))
+        .await?;
+    let mut position = 0usize;
+    while resp.get("continue").map(String::as_str) == Some("1") {
+        clock.fetch_add(3_000 + rng.below(12_000) as i64, Ordering::SeqCst);
+        if rng.chance(4) {
+            return Ok((turns, true));
+        }
+        let answer = if rng.chance(2) {
+            "*"
+        } else if rng.chance(3) {
+            "7"
+        } else if rng.chance(YES_PERCENT[position.min(YES_PERCENT.len() - 1)]) {
+            "1"
+        } else if rng.chance(10) {
+            "Timeout"
+        } else {
+            "0"
+        };
+        let turn = resp.get("turn").cloned().unwrap_or_default();
+        resp = app
+            .handle_value(event(
+                &contact_id,
+                &caller,
+                &[("answer", answer), ("turn", &turn), ("lang", lang)],
+            ))
+            .await?;
+        turns += 1;
+        if answer != "7" {
+            position += 1;
+        }
+    }
+    if resp.get("outcome").map(String::as_str) == Some("error") {
+        bail!("the store failed during demo call {contact_id}: {resp:?}");
+    }
+    Ok((turns, false))
+}
+
+/// Plays `plan.calls` synthetic calls against `store`, [`PARALLEL_CALLS`] at a time.
+pub async fn seed_demo(
+    store: SharedStore,
+    plan: &DemoPlan,
+    hasher: CallerHasher,
+    mut progress: impl FnMut(u32),
+) -> anyhow::Result<DemoReport> {
+    if plan.calls == 0 || plan.days == 0 {
+        bail!("--calls and --days must be at least 1");
+    }
+    let base = App::new(store).with_caller_hasher(Some(hasher));
+    let mut report = DemoReport::default();
+    let mut running = tokio::task::JoinSet::new();
+    let mut next = 0u32;
+    loop {
+        while next < plan.calls && running.len() < PARALLEL_CALLS {
+            let clock = Arc::new(AtomicI64::new(0));
+            let read = clock.clone();
+            let app = base.clone().with_clock(Arc::new(move || {
+                DateTime::<Utc>::from_timestamp_millis(read.load(Ordering::SeqCst))
+                    .unwrap_or_default()
+            }));
+            let plan = plan.clone();
+            let i = next;
+            running.spawn(async move { play(app, clock, &plan, i).await });
+            next += 1;
+        }
+        let Some(done) = running.join_next().await else {
+            return Ok(report);
+        };
+        let (turns, hung_up) = done.context("a demo call task failed")??;
+        report.calls += 1;
+        report.turns += turns;
+        report.hung_up += u32::from(hung_up);
+        progress(report.calls);
+    }
+}

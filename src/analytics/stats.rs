@@ -1,0 +1,332 @@
+//! `triage stats`: calls and outcomes per day, yes-rate and drop-off per question, repeat
+//! callers. Built call by call ([`StatsBuilder::add`]): only the totals are kept.
+
+use super::{for_each_call, CallQuery, CallSummary, DayRange, Reader, Status};
+use crate::domain::{Outcome, Questionnaire};
+use crate::output::{write_table, Tabular};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DayRow {
+    pub day: String,
+    pub calls: u64,
+    pub hospital: u64,
+    pub monitor: u64,
+    pub clear: u64,
+    pub exited: u64,
+    pub abandoned: u64,
+    pub open: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QuestionRow {
+    /// 1-based position in the questionnaire.
+    pub position: usize,
+    pub question: String,
+    pub text: String,
+    /// Calls that were asked this question (the funnel).
+    pub asked: u64,
+    pub yes: u64,
+    pub no: u64,
+    /// yes / (yes + no); `null` when nobody answered.
+    pub yes_rate: Option<f64>,
+    /// Callers who left here with `*` (or too many invalid keys).
+    pub exits: u64,
+    /// Callers who hung up while this question was pending.
+    pub hangups: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CallerRow {
+    pub caller_hash: String,
+    pub calls: u64,
+    pub first: String,
+    pub last: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub from: String,
+    pub to: String,
+    pub calls: u64,
+    pub days: Vec<DayRow>,
+    pub questions: Vec<QuestionRow>,
+    /// Callers (keyed hashes) with more than one call in the range, most calls first.
+    pub repeat_callers: Vec<CallerRow>,
+}
+
+/// Accumulates [`Stats`] one call at a time.
+pub struct StatsBuilder {
+    range: DayRange,
+    calls: u64,
+    days: BTreeMap<NaiveDate, DayRow>,
+    questions: BTreeMap<(usize, String), QuestionRow>,
+    callers: HashMap<String, (u64, DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl StatsBuilder {
+    pub fn new(range: DayRange) -> StatsBuilder {
+        let days = range
+            .days()
+            .map(|d| {
+                (
+                    d,
+                    DayRow {
+                        day: d.format("%Y-%m-%d").to_string(),
+                        ..DayRow::default()
+                    },
+                )
+            })
+            .collect();
+        StatsBuilder {
+            range,
+            calls: 0,
+            days,
+            questions: BTreeMap::new(),
+            callers: HashMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, call: &CallSummary) {
+        self.calls += 1;
+        let day = call.started_at.date_naive();
+        let row = self.days.entry(day).or_insert_with(|| DayRow {
+            day: day.format("%Y-%m-%d").to_string(),
+            ..DayRow::default()
+        });
+        row.calls += 1;
+        match call.status {
+            Status::Concluded(Outcome::Hospital) => row.hospital += 1,
+            Status::Concluded(Outcome::Monitor) => row.monitor += 1,
+            Status::Concluded(Outcome::Clear) => row.clear += 1,
+            Status::Concluded(Outcome::Exited) => row.exited += 1,
+            Status::Concluded(Outcome::Error) => {}
+            Status::Abandoned => row.abandoned += 1,
+            Status::Open => row.open += 1,
+        }
+        for (index, id) in &call.asked {
+            self.question(*index, id).asked += 1;
+        }
+        for a in &call.answers {
+            let q = self.question(a.index, &a.question);
+            if a.yes {
+                q.yes += 1;
+            } else {
+                q.no += 1;
+            }
+        }
+        if let Some(id) = &call.dropped_at {
+            let index = call
+                .asked
+                .iter()
+                .find(|(_, q)| q == id)
+                .map_or(usize::MAX, |(i, _)| *i);
+            let q = self.question(index, id);
+            if call.status == Status::Abandoned {
+                q.hangups += 1;
+            } else {
+                q.exits += 1;
+            }
+        }
+        if let Some(h) = &call.caller_hash {
+            let e = self
+                .callers
+                .entry(h.clone())
+                .or_insert((0, call.started_at, call.started_at));
+            e.0 += 1;
+            e.1 = e.1.min(call.started_at);
+            e.2 = e.2.max(call.started_at);
+        }
+    }
+
+    fn question(&mut self, index: usize, id: &str) -> &mut QuestionRow {
+        self.questions
+            .entry((index, id.to_string()))
+            .or_insert_with(|| QuestionRow {
+                position: index.saturating_add(1),
+                question: id.to_string(),
+                text: Questionnaire::embedded()
+                    .question_by_id(id)
+                    .map(|(_, q)| q.text.en.clone())
+                    .unwrap_or_default(),
+                ..QuestionRow::default()
+            })
+    }
+
+    pub fn finish(self) -> Stats {
+        let t = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let mut repeat_callers: Vec<CallerRow> = self
+            .callers
+            .into_iter()
+            .filter(|(_, (n, _, _))| *n > 1)
+            .map(|(h, (n, first, last))| CallerRow {
+                caller_hash: h,
+                calls: n,
+                first: t(first),
+                last: t(last),
+            })
+            .collect();
+        repeat_callers.sort_by(|a, b| {
+            b.calls
+                .cmp(&a.calls)
+                .then_with(|| a.caller_hash.cmp(&b.caller_hash))
+        });
+        let questions = self
+            .questions
+            .into_values()
+            .map(|mut q| {
+                let answered = q.yes + q.no;
+                q.yes_rate = (answered > 0).then(|| q.yes as f64 / answered as f64);
+                q
+            })
+            .collect();
+        Stats {
+            from: self.range.from.to_string(),
+            to: self.range.to.to_string(),
+            calls: self.calls,
+            days: self.days.into_values().collect(),
+            questions,
+            repeat_callers,
+        }
+    }
+}
+
+/// Statistics of every call of `query`.
+pub async fn stats(
+    reader: &Reader,
+    query: &CallQuery,
+    mut progress: impl FnMut(u64),
+) -> anyhow::Result<Stats> {
+    let mut b = StatsBuilder::new(query.days);
+    let mut n = 0u64;
+    for_each_call(reader, query, |s, _| {
+        b.add(&s);
+        n += 1;
+        progress(n);
+        Ok(())
+    })
+    .await?;
+    Ok(b.finish())
+}
+
+impl Tabular for DayRow {
+    fn headers() -> &'static [&'static str] {
+        &[
+            "day",
+            "calls",
+            "hospital",
+            "monitor",
+            "clear",
+            "exited",
+            "abandoned",
+            "open",
+        ]
+    }
+    fn cells(&self) -> Vec<String> {
+        [
+            self.calls,
+            self.hospital,
+            self.monitor,
+            self.clear,
+            self.exited,
+            self.abandoned,
+            self.open,
+        ]
+        .iter()
+        .fold(vec![self.day.clone()], |mut v, n| {
+            v.push(n.to_string());
+            v
+        })
+    }
+}
+
+impl Tabular for QuestionRow {
+    fn headers() -> &'static [&'static str] {
+        &[
+            "position", "question", "text", "asked", "yes", "no", "yes_rate", "exits", "hangups",
+        ]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.position.to_string(),
+            self.question.clone(),
+            self.text.clone(),
+            self.asked.to_string(),
+            self.yes.to_string(),
+            self.no.to_string(),
+            self.yes_rate.map(|r| format!("{r:.3}")).unwrap_or_default(),
+            self.exits.to_string(),
+            self.hangups.to_string(),
+        ]
+    }
+}
+
+impl Tabular for CallerRow {
+    fn headers() -> &'static [&'static str] {
+        &["caller_hash", "calls", "first", "last"]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.caller_hash.clone(),
+            self.calls.to_string(),
+            self.first.clone(),
+            self.last.clone(),
+        ]
+    }
+}
+
+/// A part of the statistics, for `--section` (CSV holds one table at a time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Section {
+    #[default]
+    All,
+    Days,
+    Questions,
+    Callers,
+}
+
+/// Writes the statistics as tables, JSON, or (one section) CSV.
+pub fn write_stats(
+    out: &mut dyn Write,
+    stats: &Stats,
+    format: crate::output::Format,
+    section: Section,
+) -> io::Result<()> {
+    use crate::output::{write_rows, Format};
+    match (format, section) {
+        (Format::Json, Section::All) => {
+            serde_json::to_writer_pretty(&mut *out, stats)?;
+            writeln!(out)
+        }
+        (_, Section::Days) => write_rows(out, &stats.days, format),
+        (_, Section::Questions) => write_rows(out, &stats.questions, format),
+        (_, Section::Callers) => write_rows(out, &stats.repeat_callers, format),
+        (Format::Csv, Section::All) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "CSV holds one table: pick it with --section days|questions|callers",
+        )),
+        (Format::Table, Section::All) => {
+            writeln!(
+                out,
+                "{} calls from {} to {}\n\nCalls and outcomes per day",
+                stats.calls, stats.from, stats.to
+            )?;
+            write_table(out, DayRow::headers(), stats.days.iter().map(|r| r.cells()))?;
+            writeln!(out, "\nAnswers and drop-off per question")?;
+            write_table(
+                out,
+                QuestionRow::headers(),
+                stats.questions.iter().map(|r| r.cells()),
+            )?;
+            writeln!(out, "\nRepeat callers (more than one call)")?;
+            write_table(
+                out,
+                CallerRow::headers(),
+                stats.repeat_callers.iter().map(|r| r.cells()),
+            )
+        }
+    }
+}
