@@ -125,7 +125,15 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
 /// retries above.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     let region = RegionProviderChain::default_provider().or_else(Region::new("us-east-1"));
+    // rustls on ring rather than the SDK's default aws-lc: the same TLS 1.2/1.3 with the
+    // SDK's cipher-suite selection, and a binary megabytes smaller (scripts/bench.sh).
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
         .region(region)
         .timeout_config(
             TimeoutConfig::builder()
