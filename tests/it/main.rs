@@ -8,6 +8,8 @@ mod contract;
 mod dynamodb;
 mod e2e_dynamodb;
 mod events;
+mod faultkit;
+mod faults;
 mod helpers;
 mod lambda;
 mod round_trips;

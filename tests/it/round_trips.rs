@@ -68,7 +68,10 @@ async fn one_read_one_write_per_answer_one_read_per_retry() {
     assert_eq!(wire.take(), ["Query", "PutItem"], "first invocation");
     let first_json = serde_json::to_value(&first).expect("json");
 
-    let ev = contact_event(&cid, &[("answer", "1"), ("turn", field(&first_json, "turn"))]);
+    let ev = contact_event(
+        &cid,
+        &[("answer", "1"), ("turn", field(&first_json, "turn"))],
+    );
     let second = app.handle_value(ev.clone()).await.expect("answer");
     assert_eq!(wire.take(), ["Query", "TransactWriteItems"], "a new answer");
 
