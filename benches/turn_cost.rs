@@ -157,7 +157,9 @@ fn main() {
         Ok(out) => eprintln!("node failed: {}", String::from_utf8_lossy(&out.stderr)),
         Err(e) => eprintln!("node not found ({e}): install Node.js to compare with the seed"),
     }
-    println!("growth: one answer turn, by events already in the call's stream and calls in the store");
+    println!(
+        "growth: one answer turn, by events already in the call's stream and calls in the store"
+    );
     for others in [0, 100_000] {
         for len in [10, 200] {
             let ns = rt.block_on(growth(len, others, 2_000));
