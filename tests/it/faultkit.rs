@@ -186,8 +186,8 @@ pub enum Mode {
     ProvisionedThroughput,
     /// Reads (`Query`, `GetItem`) go through; writes are read and never answered.
     BlackHoleWrites,
-    /// Forwards the next request, lets the server answer, drops the response and closes the
-    /// connection; then goes back to `Pass` (a lost response).
+    /// Reads go through; the next write is forwarded and the server answers, but the
+    /// answer is dropped and the connection closed; then back to `Pass` (a lost response).
     DropResponseOnce,
 }
 
@@ -279,28 +279,25 @@ async fn serve(
                     }
                 }
             }
-            Mode::DropResponseOnce => {
-                let Ok(Some(request)) = read_message(&mut client).await else {
-                    return;
-                };
-                let Ok(mut up) = TcpStream::connect(upstream).await else {
-                    return;
-                };
-                if up.write_all(&request).await.is_err() {
-                    return;
-                }
-                // Let the server finish (and commit); then lose its answer.
-                let _ = tokio::time::timeout(Duration::from_secs(2), read_message(&mut up)).await;
-                *mode.lock().expect("mode") = Mode::Pass;
-                return;
-            }
-            Mode::BlackHoleWrites => {
+            m @ (Mode::BlackHoleWrites | Mode::DropResponseOnce) => {
                 let Ok(Some(request)) = read_message(&mut client).await else {
                     return;
                 };
                 let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
                 let read = head.contains("x-amz-target: dynamodb_20120810.query")
                     || head.contains("x-amz-target: dynamodb_20120810.getitem");
+                if !read && m == Mode::DropResponseOnce {
+                    let Ok(mut up) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    if up.write_all(&request).await.is_err() {
+                        return;
+                    }
+                    // Let the server finish (and commit); then lose its answer.
+                    let _ = read_message(&mut up).await;
+                    *mode.lock().expect("mode") = Mode::Pass;
+                    return;
+                }
                 if !read {
                     // Swallow it: wait for the client to give up or the mode to change.
                     let mut sink = [0u8; 4096];
