@@ -12,6 +12,7 @@ mod faultkit;
 mod faults;
 mod helpers;
 mod lambda;
+mod props;
 mod races;
 mod round_trips;
 mod runtime_api;
