@@ -16,4 +16,5 @@ mod props;
 mod races;
 mod round_trips;
 mod runtime_api;
+mod soak;
 mod template;
