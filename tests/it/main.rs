@@ -2,6 +2,7 @@
 //! `AWS_ENDPOINT_URL`: run them with `scripts/test.sh` (starts DynamoDB Local) or
 //! `scripts/test-moto.sh` (moto).
 
+mod bounds;
 mod call;
 mod cli;
 mod contract;
