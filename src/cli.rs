@@ -71,6 +71,21 @@ pub enum Command {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// Soak test: C concurrent simulated calls through the Lambda's code path for a while
+    /// (random answers, invalid keys, retries), then an audit of every trail: no lost or
+    /// duplicate answer, every call concluded. Prints calls/s and turn latency; exits 1 if
+    /// the audit fails.
+    Loadtest {
+        /// Calls in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// How long to run, in seconds (default 60).
+        #[arg(long, conflicts_with = "minutes")]
+        seconds: Option<u64>,
+        /// How long to run, in minutes.
+        #[arg(long)]
+        minutes: Option<u64>,
+    },
     /// A contact's answer trail: every event with its time, question, answer, running
     /// score and outcome.
     Trail {
@@ -229,6 +244,61 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             ))?;
             print_trail(&store, &contact_id, format).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Loadtest {
+            concurrency,
+            seconds,
+            minutes,
+        } => {
+            let secs = match (seconds, minutes) {
+                (Some(s), _) => s,
+                (None, Some(m)) => m.saturating_mul(60),
+                (None, None) => 60,
+            };
+            if concurrency == 0 || concurrency > 10_000 {
+                bail!("--concurrency must be 1..=10000");
+            }
+            let store = open(&spec).await?;
+            let describe = store.describe();
+            let app = App::new(store);
+            let opts = crate::loadtest::Options {
+                concurrency,
+                duration: std::time::Duration::from_secs(secs),
+            };
+            let r = crate::loadtest::run(app, &opts)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "loadtest on {describe}: {} calls, {} turns in {:.1} s, concurrency {concurrency}\n\
+                 calls/s {:.1}, turns/s {:.1}; turn latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n\
+                 retries {} (same response each time), apologies {}\n\
+                 audit: {} calls, {} lost answers, {} duplicates, {} not concluded: {}",
+                r.calls,
+                r.turns,
+                r.elapsed.as_secs_f64(),
+                r.calls_per_sec(),
+                r.turns as f64 / r.elapsed.as_secs_f64().max(1e-9),
+                r.p50.as_secs_f64() * 1e3,
+                r.p99.as_secs_f64() * 1e3,
+                r.max.as_secs_f64() * 1e3,
+                r.retries,
+                r.apologies,
+                r.audit.calls,
+                r.audit.lost,
+                r.audit.duplicates,
+                r.audit.unconcluded,
+                if r.audit.ok() { "ok" } else { "FAILED" }
+            )?;
+            for p in r.audit.problems.iter().take(20) {
+                writeln!(out, "  {p}")?;
+            }
+            Ok(if r.audit.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Trail { contact_id, format } => {
             let store = open(&spec).await?;

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod connect;
 pub mod domain;
 pub mod flow;
+pub mod loadtest;
 pub mod logging;
 pub mod migrate;
 pub mod output;

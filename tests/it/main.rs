@@ -3,14 +3,20 @@
 //! `scripts/test-moto.sh` (moto).
 
 mod analytics;
+mod bounds;
 mod call;
 mod cli;
 mod contract;
 mod dynamodb;
 mod e2e_dynamodb;
 mod events;
+mod faultkit;
+mod faults;
 mod helpers;
 mod lambda;
+mod props;
+mod races;
 mod round_trips;
 mod runtime_api;
+mod soak;
 mod template;
