@@ -124,7 +124,14 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
 /// is configured (so local endpoints work with dummy credentials), and the timeouts and
 /// retries above.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    let region = RegionProviderChain::default_provider().or_else(Region::new("us-east-1"));
+    // The environment (Lambda always sets AWS_REGION), then the profile, then us-east-1 so
+    // local endpoints work with no setup. Not the SDK's default chain: its last resort asks
+    // EC2 instance metadata with an HTTP client of its own (aws-lc), which this build leaves out.
+    let region = RegionProviderChain::first_try(
+        aws_config::environment::EnvironmentVariableRegionProvider::new(),
+    )
+    .or_else(aws_config::profile::ProfileFileRegionProvider::new())
+    .or_else(Region::new("us-east-1"));
     // rustls on ring rather than the SDK's default aws-lc: the same TLS 1.2/1.3 with the
     // SDK's cipher-suite selection, and a binary megabytes smaller (scripts/bench.sh).
     let https = aws_smithy_http_client::Builder::new()

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -246,29 +246,35 @@ impl Inner {
         if len == self.offset {
             return Ok(());
         }
-        let mut reader = file;
-        reader
-            .seek(SeekFrom::Start(self.offset))
+        let mut file = file;
+        file.seek(SeekFrom::Start(self.offset))
             .map_err(|e| io_err(path, "cannot read", e))?;
-        let mut bytes = Vec::with_capacity((len - self.offset) as usize);
-        reader
-            .take(len - self.offset)
-            .read_to_end(&mut bytes)
-            .map_err(|e| io_err(path, "cannot read", e))?;
-
+        // Read line by line through a bounded buffer: memory use does not grow with the size
+        // of the log, and no line longer than MAX_LINE_BYTES is ever held whole.
+        let mut reader = BufReader::with_capacity(64 * 1024, file.take(len - self.offset));
         let base = self.offset;
         let mut batch: Vec<(ContactId, Event)> = Vec::new();
-        let mut pos = 0usize;
+        let mut pos = 0u64;
         let mut line_no = self.line_no;
-        while let Some(nl) = bytes[pos..].iter().position(|&b| b == b'\n') {
-            let line = &bytes[pos..pos + nl];
-            let next = pos + nl + 1;
-            match parse_line(line) {
+        let mut line = Vec::new();
+        loop {
+            let read = read_line_bounded(&mut reader, &mut line, MAX_LINE_BYTES)
+                .map_err(|e| io_err(path, "cannot read", e))?;
+            if !read.complete {
+                break; // end of file, or a torn last line: left unread (see below)
+            }
+            let next = pos + read.consumed;
+            let parsed = if read.cut {
+                Err(format!("longer than {MAX_LINE_BYTES} bytes"))
+            } else {
+                parse_line(&line)
+            };
+            match parsed {
                 Ok((cid, event, rest)) => {
                     batch.push((cid, event));
                     if rest == 0 {
                         self.commit(std::mem::take(&mut batch), path, line_no);
-                        self.offset = base + next as u64;
+                        self.offset = base + next;
                         self.line_no = line_no + 1;
                     }
                 }
@@ -287,7 +293,7 @@ impl Inner {
                         self.notes.push(note);
                     }
                     batch.clear();
-                    self.offset = base + next as u64;
+                    self.offset = base + next;
                     self.line_no = line_no + 1;
                 }
             }
@@ -329,6 +335,54 @@ impl Inner {
     }
 }
 
+/// Longest line read whole: an event (at most MAX_EVENT_BYTES) plus its envelope.
+const MAX_LINE_BYTES: usize = MAX_EVENT_BYTES + 1024;
+
+struct LineRead {
+    /// Bytes consumed from the reader, the newline included.
+    consumed: u64,
+    /// The line ended with a newline (false: end of input first).
+    complete: bool,
+    /// The line was longer than the cap; `line` holds only its start.
+    cut: bool,
+}
+
+/// Reads one line into `line` (without its newline), keeping at most `cap` bytes of it.
+fn read_line_bounded(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<LineRead> {
+    line.clear();
+    let mut out = LineRead {
+        consumed: 0,
+        complete: false,
+        cut: false,
+    };
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(out);
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        let room = cap.saturating_sub(line.len());
+        if chunk.len() > room {
+            out.cut = true;
+        }
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = done.unwrap_or(buf.len());
+        reader.consume(used);
+        out.consumed += used as u64;
+        if done.is_some() {
+            out.complete = true;
+            return Ok(out);
+        }
+    }
+}
+
 fn parse_line(line: &[u8]) -> Result<(ContactId, Event, u64), String> {
     let mut value: serde_json::Value =
         serde_json::from_slice(line).map_err(|e| format!("not JSON ({e})"))?;
@@ -342,6 +396,41 @@ fn parse_line(line: &[u8]) -> Result<(ContactId, Event, u64), String> {
         Some(v) => v.as_u64().ok_or("batch_rest is not a number")?,
     };
     Ok((cid, event_from_json(value)?, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_read_within_a_bound() {
+        let data = b"short\nthis line is long\nend";
+        let mut r = BufReader::with_capacity(4, &data[..]);
+        let mut line = Vec::new();
+        let a = read_line_bounded(&mut r, &mut line, 8).expect("read");
+        assert_eq!(
+            (line.as_slice(), a.consumed, a.complete, a.cut),
+            (&b"short"[..], 6, true, false)
+        );
+        let b = read_line_bounded(&mut r, &mut line, 8).expect("read");
+        assert_eq!(
+            (line.as_slice(), b.consumed, b.complete, b.cut),
+            (&b"this lin"[..], 18, true, true)
+        );
+        let c = read_line_bounded(&mut r, &mut line, 8).expect("read");
+        assert_eq!((c.consumed, c.complete), (3, false), "a torn last line");
+    }
+
+    #[test]
+    fn an_over_long_line_is_skipped_and_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.jsonl");
+        std::fs::write(&path, format!("{}\n", "x".repeat(MAX_LINE_BYTES * 3))).expect("write");
+        let store = FileStore::open(&path).expect("open");
+        let notes = store.notes();
+        assert!(notes.iter().any(|n| n.contains("longer than")), "{notes:?}");
+        assert!(store.contacts().is_empty());
+    }
 }
 
 #[async_trait]
