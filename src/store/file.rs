@@ -398,41 +398,6 @@ fn parse_line(line: &[u8]) -> Result<(ContactId, Event, u64), String> {
     Ok((cid, event_from_json(value)?, rest))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_are_read_within_a_bound() {
-        let data = b"short\nthis line is long\nend";
-        let mut r = BufReader::with_capacity(4, &data[..]);
-        let mut line = Vec::new();
-        let a = read_line_bounded(&mut r, &mut line, 8).expect("read");
-        assert_eq!(
-            (line.as_slice(), a.consumed, a.complete, a.cut),
-            (&b"short"[..], 6, true, false)
-        );
-        let b = read_line_bounded(&mut r, &mut line, 8).expect("read");
-        assert_eq!(
-            (line.as_slice(), b.consumed, b.complete, b.cut),
-            (&b"this lin"[..], 18, true, true)
-        );
-        let c = read_line_bounded(&mut r, &mut line, 8).expect("read");
-        assert_eq!((c.consumed, c.complete), (3, false), "a torn last line");
-    }
-
-    #[test]
-    fn an_over_long_line_is_skipped_and_reported() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("events.jsonl");
-        std::fs::write(&path, format!("{}\n", "x".repeat(MAX_LINE_BYTES * 3))).expect("write");
-        let store = FileStore::open(&path).expect("open");
-        let notes = store.notes();
-        assert!(notes.iter().any(|n| n.contains("longer than")), "{notes:?}");
-        assert!(store.contacts().is_empty());
-    }
-}
-
 #[async_trait]
 impl EventStore for FileStore {
     async fn load(&self, contact_id: &ContactId) -> Result<Vec<Event>, StoreError> {
@@ -465,5 +430,40 @@ impl FileStore {
             path: self.path.clone(),
             inner: Arc::clone(&self.inner),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_read_within_a_bound() {
+        let data = b"short\nthis line is long\nend";
+        let mut r = BufReader::with_capacity(4, &data[..]);
+        let mut line = Vec::new();
+        let a = read_line_bounded(&mut r, &mut line, 8).expect("read");
+        assert_eq!(
+            (line.as_slice(), a.consumed, a.complete, a.cut),
+            (&b"short"[..], 6, true, false)
+        );
+        let b = read_line_bounded(&mut r, &mut line, 8).expect("read");
+        assert_eq!(
+            (line.as_slice(), b.consumed, b.complete, b.cut),
+            (&b"this lin"[..], 18, true, true)
+        );
+        let c = read_line_bounded(&mut r, &mut line, 8).expect("read");
+        assert_eq!((c.consumed, c.complete), (3, false), "a torn last line");
+    }
+
+    #[test]
+    fn an_over_long_line_is_skipped_and_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.jsonl");
+        std::fs::write(&path, format!("{}\n", "x".repeat(MAX_LINE_BYTES * 3))).expect("write");
+        let store = FileStore::open(&path).expect("open");
+        let notes = store.notes();
+        assert!(notes.iter().any(|n| n.contains("longer than")), "{notes:?}");
+        assert!(store.contacts().is_empty());
     }
 }
