@@ -157,7 +157,7 @@ impl App {
                         ),
                         ReplayReason::Concluded => info!("call already concluded: recorded nothing"),
                     }
-                    return Ok(reply_from(&state, &history, &decision)?);
+                    return Ok(reply_from(state, &history, &decision)?);
                 }
                 Decision::Record {
                     expected_version,
@@ -170,7 +170,7 @@ impl App {
                     Ok(()) => {
                         let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
                         info!(version = expected_version + events.len() as u64, events = ?kinds, "recorded");
-                        return Ok(reply_from(&state, &history, &decision)?);
+                        return Ok(reply_from(state, &history, &decision)?);
                     }
                     Err(e) if e.is_conflict() => {
                         info!(

@@ -14,24 +14,25 @@ pub use state::{CallState, FoldError, Reply};
 /// The reply a decision gives, folded from the history it was decided on: the new events
 /// appended for `Record`, the prefix up to `upto` for `Replay`.
 pub fn reply_after(history: &[Event], decision: &Decision) -> Result<Reply, FoldError> {
-    reply_from(&CallState::fold(history)?, history, decision)
+    reply_from(CallState::fold(history)?, history, decision)
 }
 
-/// [`reply_after`] for a caller that holds `state`, the fold of all of `history` already.
+/// [`reply_after`] for a caller that holds `state`, the fold of all of `history` already
+/// (taken by value: it is evolved in place).
 pub fn reply_from(
-    state: &CallState<'static>,
+    state: CallState<'static>,
     history: &[Event],
     decision: &Decision,
 ) -> Result<Reply, FoldError> {
     let after = match decision {
         Decision::Record { events, .. } => {
-            let mut next = state.clone();
+            let mut next = state;
             for e in events {
                 next.evolve(e, &Questionnaire::lookup)?;
             }
             next
         }
-        Decision::Replay { upto, .. } if *upto == state.version => state.clone(),
+        Decision::Replay { upto, .. } if *upto == state.version => state,
         Decision::Replay { upto, .. } => {
             let n = usize::try_from(*upto)
                 .unwrap_or(usize::MAX)
