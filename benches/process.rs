@@ -37,7 +37,7 @@ const DYNAMO_ENV: [(&str, &str); 5] = [
 async fn cold_start_ms() -> f64 {
     let api = RuntimeApi::start().await;
     let t0 = Instant::now();
-    let child = api.spawn_bootstrap(&DYNAMO_ENV);
+    let child = api.spawn_bootstrap_quiet(&DYNAMO_ENV);
     let first = loop {
         if let Some(&t) = api.nexts.lock().expect("lock").first() {
             break t;
@@ -62,7 +62,7 @@ async fn rss_over_1000_invocations() -> (u64, u64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = format!("file:{}", dir.path().join("events.jsonl").display());
     let api = RuntimeApi::start().await;
-    let child = api.spawn_bootstrap(&[("TRIAGE_STORE", &store)]);
+    let child = api.spawn_bootstrap_quiet(&[("TRIAGE_STORE", &store)]);
     let pid = child.id().expect("pid");
     let mut invocations = 0;
     let mut after_first = 0;

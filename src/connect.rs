@@ -161,8 +161,8 @@ fn from_connect_event(
     hasher: Option<&CallerHasher>,
 ) -> Result<TurnRequest, InputError> {
     let data = &mut event.details.contact_data;
-    let raw_id = data.contact_id.as_deref().unwrap_or_default();
-    let contact_id = ContactId::parse(raw_id).map_err(InputError::NoContactId)?;
+    let raw_id = data.contact_id.take().unwrap_or_default();
+    let contact_id = ContactId::from_string(raw_id).map_err(InputError::NoContactId)?;
 
     // Values are moved out of the event, not copied: this runs on every turn.
     let params = &mut event.details.parameters;
@@ -266,9 +266,9 @@ pub fn response_map(reply: Reply) -> BTreeMap<&'static str, String> {
     let mut m = BTreeMap::new();
     m.insert("continue", if reply.cont { "1" } else { "0" }.into());
     m.insert("text", reply.text);
-    m.insert("score", reply.score.to_string());
+    m.insert("score", itoa::Buffer::new().format(reply.score).to_owned());
     if let Some(turn) = reply.turn {
-        m.insert("turn", turn.to_string());
+        m.insert("turn", itoa::Buffer::new().format(turn).to_owned());
     }
     if let Some(outcome) = reply.outcome {
         m.insert("outcome", outcome.as_str().into());

@@ -205,12 +205,16 @@ impl<'q> CallState<'q> {
             });
         }
         let question = q.question(self.pending)?;
-        let mut text = String::new();
-        if self.last_rejected {
-            text.push_str(q.texts.not_understood.get(lang));
-        }
-        text.push_str(question.text.get(lang));
-        text.push_str(q.texts.instructions.get(lang));
+        let sorry = if self.last_rejected {
+            q.texts.not_understood.get(lang)
+        } else {
+            ""
+        };
+        let (ask, end) = (question.text.get(lang), q.texts.instructions.get(lang));
+        let mut text = String::with_capacity(sorry.len() + ask.len() + end.len());
+        text.push_str(sorry);
+        text.push_str(ask);
+        text.push_str(end);
         Some(Reply {
             cont: true,
             text,

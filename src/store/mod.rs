@@ -20,6 +20,17 @@ impl ContactId {
 
     /// A ContactId is 1..=256 printable ASCII characters (Connect's are UUIDs).
     pub fn parse(raw: &str) -> Result<ContactId, String> {
+        Self::check(raw)?;
+        Ok(ContactId(raw.to_string()))
+    }
+
+    /// As [`ContactId::parse`], keeping the given string (no copy).
+    pub fn from_string(raw: String) -> Result<ContactId, String> {
+        Self::check(&raw)?;
+        Ok(ContactId(raw))
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
         if raw.is_empty() {
             return Err("ContactId is empty".into());
         }
@@ -33,7 +44,7 @@ impl ContactId {
         if !raw.bytes().all(|b| b.is_ascii_graphic()) {
             return Err("ContactId must be printable ASCII without spaces".into());
         }
-        Ok(ContactId(raw.to_string()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {

@@ -56,6 +56,32 @@ impl RuntimeApi {
         self.spawn(env!("CARGO_BIN_EXE_bootstrap"), env)
     }
 
+    /// Starts `bootstrap` with its logs thrown away: for long runs, where nobody reads the
+    /// piped logs and a full pipe would stall the function (used by benches/process.rs).
+    #[allow(dead_code)]
+    pub fn spawn_bootstrap_quiet(&self, env: &[(&str, &str)]) -> Child {
+        let mut child = self.spawn(env!("CARGO_BIN_EXE_bootstrap"), env);
+        // Drain both pipes in the background.
+        for mut pipe in [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut pipe, &mut tokio::io::sink()).await;
+            });
+        }
+        child
+    }
+
     /// Starts a Lambda runtime binary against this API with the given extra environment.
     pub fn spawn(&self, program: &str, env: &[(&str, &str)]) -> Child {
         let mut cmd = Command::new(program);
