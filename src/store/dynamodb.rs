@@ -119,6 +119,17 @@ pub const MAX_BACKOFF: Duration = Duration::from_millis(400);
 /// timeouts is cut short by this cap, by design.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
 
+/// A duration in milliseconds from `var`, else `default`. Only for slow test doubles: moto,
+/// a Python mock, takes seconds over a transaction that DynamoDB does in milliseconds
+/// (`scripts/test-moto.sh` sets these). Production keeps the defaults above.
+fn ms_from_env(var: &str, default: Duration) -> Duration {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map_or(default, Duration::from_millis)
+}
+
 /// The SDK configuration this crate uses for DynamoDB: the standard AWS settings
 /// (environment, profile, `AWS_ENDPOINT_URL`, credentials chain), region `us-east-1` when none
 /// is configured (so local endpoints work with dummy credentials), and the timeouts and
@@ -145,8 +156,14 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
+                .operation_attempt_timeout(ms_from_env(
+                    "TRIAGE_DDB_ATTEMPT_TIMEOUT_MS",
+                    ATTEMPT_TIMEOUT,
+                ))
+                .operation_timeout(ms_from_env(
+                    "TRIAGE_DDB_OPERATION_TIMEOUT_MS",
+                    OPERATION_TIMEOUT,
+                ))
                 .build(),
         )
         .retry_config(
