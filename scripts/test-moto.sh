@@ -23,10 +23,12 @@ echo "test-moto.sh: moto on 127.0.0.1:$port" >&2
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
-# moto is a Python mock: a TransactWriteItems on a 1,000-event stream takes it seconds that
-# DynamoDB spends in milliseconds. Let one attempt use the whole 2.5 s operation cap, so the
-# app's 5 s turn budget and the fault tests' timings stay as in production.
-export TRIAGE_DDB_ATTEMPT_TIMEOUT_MS=2400 TRIAGE_DDB_OPERATION_TIMEOUT_MS=2500
 status=0
-cargo test --test it "$@" || status=$?
+# moto is a Python mock: a TransactWriteItems on a 1,000-event stream, or eight calls at
+# once, take it seconds that DynamoDB spends in milliseconds. The suite runs with the SDK
+# timeouts and the turn budget raised (test doubles only; production keeps its numbers)...
+TRIAGE_DDB_ATTEMPT_TIMEOUT_MS=4000 TRIAGE_DDB_OPERATION_TIMEOUT_MS=8000 TRIAGE_TURN_BUDGET_MS=20000 \
+    cargo test --test it "$@" -- --skip faults:: || status=$?
+# ...except the fault tests, which check the production time budget itself.
+cargo test --test it "$@" faults:: || status=$?
 exit "$status"

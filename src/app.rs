@@ -30,6 +30,16 @@ pub const DEFAULT_TURN_BUDGET: Duration = Duration::from_secs(5);
 /// demo generator (`triage seed-demo`) gives calls on past days their own clock.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
+/// The turn budget: [`DEFAULT_TURN_BUDGET`], or `TRIAGE_TURN_BUDGET_MS` for slow test
+/// doubles (`scripts/test-moto.sh`: moto takes seconds over what DynamoDB does in ms).
+fn budget_from_env() -> Duration {
+    std::env::var("TRIAGE_TURN_BUDGET_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map_or(DEFAULT_TURN_BUDGET, Duration::from_millis)
+}
+
 #[derive(Clone)]
 pub struct App {
     store: SharedStore,
@@ -45,7 +55,7 @@ impl App {
             store,
             questionnaire: Questionnaire::embedded(),
             hasher: None,
-            budget: DEFAULT_TURN_BUDGET,
+            budget: budget_from_env(),
             clock: Arc::new(Utc::now),
         }
     }

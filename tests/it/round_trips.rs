@@ -85,3 +85,43 @@ async fn one_read_one_write_per_answer_one_read_per_retry() {
     assert_eq!(retry_first, first);
     assert_eq!(wire.take(), ["Query"]);
 }
+
+/// The analysts' reads find calls through the GSIs, one Query per day shard, then load each
+/// call by its key: never a Scan of the table.
+#[tokio::test]
+async fn analysts_reads_query_the_indexes_and_never_scan() {
+    use connect_triage::analytics::calls::calls;
+    use connect_triage::analytics::{CallQuery, DayRange, Reader};
+
+    let (plain, table) = dynamodb_store().await;
+    let wire = Wire::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await)
+        .interceptor(wire.clone())
+        .build();
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        table,
+        plain.options().clone(),
+    ));
+    let app = App::new(store.clone());
+    for _ in 0..3 {
+        app.handle_value(contact_event(&new_contact_id(), &[]))
+            .await
+            .expect("start");
+    }
+    wire.take();
+    let today = chrono::Utc::now().date_naive().to_string();
+    let days = DayRange::parse(&today, &today).expect("days");
+    let rows = calls(&Reader::new(store.clone()), &CallQuery::new(days), None)
+        .await
+        .expect("calls");
+    assert_eq!(rows.len(), 3);
+    let ops = wire.take();
+    assert!(!ops.iter().any(|o| o == "Scan"), "{ops:?}");
+    let shards = store.options().day_shards as usize;
+    assert_eq!(
+        ops.iter().filter(|o| *o == "Query").count(),
+        shards + 3,
+        "one Query per day shard, one per call: {ops:?}"
+    );
+}
