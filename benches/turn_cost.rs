@@ -9,6 +9,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use connect_triage::app::App;
+use connect_triage::connect::voice_event;
 use connect_triage::domain::EventKind;
 use connect_triage::store::memory::MemoryStore;
 use connect_triage::store::{ContactId, EventStore};
@@ -17,29 +18,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn event(contact_id: &str, turn: Option<u64>, answer: Option<&str>) -> Vec<u8> {
-    let mut params = serde_json::Map::new();
-    if let Some(t) = turn {
-        params.insert("turn".into(), t.to_string().into());
-    }
-    if let Some(a) = answer {
-        params.insert("answer".into(), a.into());
-    }
-    serde_json::json!({
-        "Name": "ContactFlowEvent",
-        "Details": {
-            "ContactData": {
-                "Attributes": {}, "Channel": "VOICE", "ContactId": contact_id,
-                "CustomerEndpoint": {"Address": "+34600000000", "Type": "TELEPHONE_NUMBER"},
-                "InitialContactId": contact_id, "InitiationMethod": "INBOUND",
-                "InstanceARN": "arn:aws:connect:eu-west-1:000000000000:instance/x",
-                "PreviousContactId": null, "Queue": null,
-                "SystemEndpoint": {"Address": "+34900000000", "Type": "TELEPHONE_NUMBER"}
-            },
-            "Parameters": params
-        }
-    })
-    .to_string()
-    .into_bytes()
+    let turn = turn.map(|t| t.to_string());
+    let params: Vec<(&str, &str)> = [("turn", turn.as_deref()), ("answer", answer)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+    voice_event(contact_id, "+34600000000", &params)
+        .to_string()
+        .into_bytes()
 }
 
 /// The 8 invocations of one call answering "0" to every question: the first, then turns 1..7.

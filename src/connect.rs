@@ -261,6 +261,34 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
+/// A voice contact's ContactFlowEvent as Amazon Connect sends it, with these Parameters
+/// (the flow's Lambda invocation attributes). For the synthetic callers of `seed-demo` and
+/// `loadtest`, the tests and the benchmarks.
+pub fn voice_event(contact_id: &str, caller: &str, params: &[(&str, &str)]) -> Value {
+    let params: Map<String, Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    serde_json::json!({
+        "Name": "ContactFlowEvent",
+        "Details": {
+            "ContactData": {
+                "Attributes": {},
+                "Channel": "VOICE",
+                "ContactId": contact_id,
+                "CustomerEndpoint": {"Address": caller, "Type": "TELEPHONE_NUMBER"},
+                "InitialContactId": contact_id,
+                "InitiationMethod": "INBOUND",
+                "InstanceARN": crate::call::LOCAL_INSTANCE_ARN,
+                "PreviousContactId": contact_id,
+                "Queue": null,
+                "SystemEndpoint": {"Address": "+34900000000", "Type": "TELEPHONE_NUMBER"}
+            },
+            "Parameters": params
+        }
+    })
+}
+
 /// The response Connect gets: a flat map of strings (sorted, for stable output).
 pub fn response_map(reply: Reply) -> BTreeMap<&'static str, String> {
     let mut m = BTreeMap::new();

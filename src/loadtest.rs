@@ -12,7 +12,7 @@
 use crate::app::{App, Response};
 use crate::domain::{CallState, EventKind};
 use crate::store::{ContactId, SharedStore};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -86,27 +86,11 @@ impl Rng {
 }
 
 fn event(contact_id: &str, turn: Option<&str>, answer: Option<&str>) -> Value {
-    let mut params = serde_json::Map::new();
-    if let Some(t) = turn {
-        params.insert("turn".into(), t.into());
-    }
-    if let Some(a) = answer {
-        params.insert("answer".into(), a.into());
-    }
-    json!({
-        "Name": "ContactFlowEvent",
-        "Details": {
-            "ContactData": {
-                "Attributes": {},
-                "Channel": "VOICE",
-                "ContactId": contact_id,
-                "CustomerEndpoint": {"Address": "+34600000000", "Type": "TELEPHONE_NUMBER"},
-                "InitiationMethod": "INBOUND",
-                "SystemEndpoint": {"Address": "+34900000000", "Type": "TELEPHONE_NUMBER"}
-            },
-            "Parameters": params
-        }
-    })
+    let params: Vec<(&str, &str)> = [("turn", turn), ("answer", answer)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+    crate::connect::voice_event(contact_id, "+34600000000", &params)
 }
 
 struct Worker {

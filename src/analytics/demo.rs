@@ -10,7 +10,6 @@ use crate::connect::CallerHasher;
 use crate::store::SharedStore;
 use anyhow::{bail, Context};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use serde_json::{json, Value};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -65,30 +64,7 @@ impl Rng {
 /// Chance (percent) of a "yes" to the question at each position: some symptoms are common.
 const YES_PERCENT: [u64; 8] = [30, 12, 18, 35, 45, 40, 50, 30];
 
-fn event(contact_id: &str, caller: &str, params: &[(&str, &str)]) -> Value {
-    let params: serde_json::Map<String, Value> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-        .collect();
-    json!({
-        "Name": "ContactFlowEvent",
-        "Details": {
-            "ContactData": {
-                "Attributes": {},
-                "Channel": "VOICE",
-                "ContactId": contact_id,
-                "CustomerEndpoint": {"Address": caller, "Type": "TELEPHONE_NUMBER"},
-                "InitialContactId": contact_id,
-                "InitiationMethod": "INBOUND",
-                "InstanceARN": crate::call::LOCAL_INSTANCE_ARN,
-                "PreviousContactId": contact_id,
-                "Queue": null,
-                "SystemEndpoint": {"Address": "+34900000000", "Type": "TELEPHONE_NUMBER"}
-            },
-            "Parameters": params
-        }
-    })
-}
+use crate::connect::voice_event as event;
 
 /// One synthetic call: returns (turns, hung up).
 async fn play(

@@ -119,20 +119,13 @@ impl FileStore {
     /// processes appended since. The local store's index of calls: analysts' verbs filter it
     /// by day or caller (see `crate::analytics`).
     pub fn first_events(&self) -> Result<Vec<(ContactId, Event)>, StoreError> {
-        let mut inner = self.lock_inner();
-        let file = inner
-            .file
-            .try_clone()
-            .map_err(|e| io_err(&self.path, "cannot open", e))?;
-        file.lock_shared()
-            .map_err(|e| io_err(&self.path, "cannot lock", e))?;
-        let _guard = Locked(&file);
-        inner.refresh(&file, &self.path)?;
-        Ok(inner
-            .streams
-            .iter()
-            .filter_map(|(id, events)| events.first().map(|e| (id.clone(), e.clone())))
-            .collect())
+        self.read_fresh(|inner| {
+            inner
+                .streams
+                .iter()
+                .filter_map(|(id, events)| events.first().map(|e| (id.clone(), e.clone())))
+                .collect()
+        })
     }
 
     fn lock_inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -140,7 +133,9 @@ impl FileStore {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn load_blocking(&self, contact_id: &ContactId) -> Result<Vec<Event>, StoreError> {
+    /// Reads what other processes appended since (under a shared lock), then `f` on the
+    /// up-to-date index.
+    fn read_fresh<T>(&self, f: impl FnOnce(&Inner) -> T) -> Result<T, StoreError> {
         let mut inner = self.lock_inner();
         let file = inner
             .file
@@ -150,7 +145,11 @@ impl FileStore {
             .map_err(|e| io_err(&self.path, "cannot lock", e))?;
         let _guard = Locked(&file);
         inner.refresh(&file, &self.path)?;
-        Ok(inner.streams.get(contact_id).cloned().unwrap_or_default())
+        Ok(f(&inner))
+    }
+
+    fn load_blocking(&self, contact_id: &ContactId) -> Result<Vec<Event>, StoreError> {
+        self.read_fresh(|inner| inner.streams.get(contact_id).cloned().unwrap_or_default())
     }
 
     fn append_blocking(
