@@ -102,7 +102,7 @@ async fn growth(len: u64, others: usize, reps: usize) -> f64 {
         }
         for (i, chunk) in events.chunks(25).enumerate() {
             store
-                .append(&id, 1 + (i * 25) as u64, chunk)
+                .append(&id, 1 + (i * 25) as u64, chunk.to_vec())
                 .await
                 .expect("append");
         }
@@ -111,7 +111,7 @@ async fn growth(len: u64, others: usize, reps: usize) -> f64 {
     let t0 = Instant::now();
     for ev in &targets {
         let r = app.handle_bytes(ev).await.expect("turn");
-        assert_eq!(r.get("score").map(String::as_str), Some("15"));
+        assert_eq!(r.get("score"), Some("15"));
     }
     t0.elapsed().as_nanos() as f64 / reps as f64
 }

@@ -4,17 +4,19 @@
 
 use crate::connect::{self, CallerHasher, InputError, TurnRequest};
 use crate::domain::{
-    decide, reply_from, CallState, Decision, Lang, Questionnaire, ReplayReason, Reply, Warning,
+    decide, reply_recorded, reply_replayed, CallState, Decision, Lang, Questionnaire, ReplayReason,
+    Reply, Warning,
 };
 use crate::store::{SharedStore, StoreError};
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tracing::{error, info, warn};
+use uuid::Uuid;
 
-/// The flat string map Connect receives.
-pub type Response = BTreeMap<&'static str, String>;
+pub use crate::connect::Response;
 
 /// Load/decide/append attempts per invocation. A conflict means another invocation of the
 /// same contact won the race; after re-reading, the turn is normally a retry (no write), so
@@ -106,13 +108,13 @@ impl App {
             score: 0,
             questionnaire: self.questionnaire,
         };
-        let reply = match tokio::time::timeout(self.budget, self.attempts(&req, &mut known)).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => {
+        let reply = match within(self.budget, self.attempts(&req, &mut known)).await {
+            Some(Ok(reply)) => reply,
+            Some(Err(e)) => {
                 error!(error = %e, "turn failed; answering with the apology");
                 known.unavailable()
             }
-            Err(_) => {
+            None => {
                 error!(
                     budget_ms = self.budget.as_millis() as u64,
                     "turn ran out of time; answering with the apology"
@@ -120,10 +122,14 @@ impl App {
                 known.unavailable()
             }
         };
-        connect::response_map(reply)
+        Response::from(reply)
     }
 
-    async fn attempts(&self, req: &TurnRequest, known: &mut Known) -> Result<Reply, TurnError> {
+    async fn attempts(
+        &self,
+        req: &TurnRequest,
+        known: &mut Known,
+    ) -> Result<Reply<'static>, TurnError> {
         let mut last_conflict = None;
         for attempt in 1..=MAX_ATTEMPTS {
             let history = self.store.load(&req.contact_id).await?;
@@ -140,13 +146,12 @@ impl App {
             } else {
                 &req.invocation
             };
-            let (decision, warning) = decide(
-                self.questionnaire,
-                &state,
-                invocation,
-                (self.clock)(),
-                &mut uuid::Uuid::now_v7,
-            );
+            // One clock reading gives the events their time and their ids' time.
+            let now = (self.clock)();
+            let (decision, warning) =
+                decide(self.questionnaire, &state, invocation, now, &mut || {
+                    event_id(now)
+                });
             match warning {
                 Some(Warning::NoTurnToken) => warn!(
                     "answer without a turn token: retries cannot be told apart for this call; \
@@ -157,8 +162,8 @@ impl App {
                 }
                 None => {}
             }
-            match &decision {
-                Decision::Replay { reason, .. } => {
+            match decision {
+                Decision::Replay { reason, upto } => {
                     match reason {
                         ReplayReason::Retry(turn) => info!(turn, "retry: recorded nothing"),
                         ReplayReason::UnknownTurn => warn!(
@@ -167,36 +172,78 @@ impl App {
                         ),
                         ReplayReason::Concluded => info!("call already concluded: recorded nothing"),
                     }
-                    return Ok(reply_from(state, &history, &decision)?);
+                    return Ok(reply_replayed(state, &history, upto)?);
                 }
                 Decision::Record {
                     expected_version,
                     events,
-                } => match self
-                    .store
-                    .append(&req.contact_id, *expected_version, events)
-                    .await
-                {
-                    Ok(()) => {
-                        let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
-                        info!(version = expected_version + events.len() as u64, events = ?kinds, "recorded");
-                        return Ok(reply_from(state, &history, &decision)?);
+                } => {
+                    let reply = reply_recorded(state, &events)?;
+                    // The snapshot is not needed any more: a store that lends its stream
+                    // can then append to it in place.
+                    drop(history);
+                    let version = expected_version + events.len() as u64;
+                    let kinds = tracing::enabled!(tracing::Level::INFO).then(|| {
+                        events
+                            .iter()
+                            .map(|e| e.kind.name())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    });
+                    match self
+                        .store
+                        .append(&req.contact_id, expected_version, events)
+                        .await
+                    {
+                        Ok(()) => {
+                            info!(version, events = kinds.as_deref().unwrap_or(""), "recorded");
+                            return Ok(reply);
+                        }
+                        Err(e) if e.is_conflict() => {
+                            info!(
+                                attempt,
+                                "lost a race with a concurrent invocation; re-reading"
+                            );
+                            last_conflict = Some(e);
+                        }
+                        Err(e) => return Err(e.into()),
                     }
-                    Err(e) if e.is_conflict() => {
-                        info!(
-                            attempt,
-                            "lost a race with a concurrent invocation; re-reading"
-                        );
-                        last_conflict = Some(e);
-                    }
-                    Err(e) => return Err(e.into()),
-                },
+                }
             }
         }
         Err(TurnError::Store(last_conflict.unwrap_or_else(|| {
             StoreError::Unavailable("too many concurrent invocations".into())
         })))
     }
+}
+
+/// A UUID v7 for an event recorded at `at`: its time, then random bits.
+fn event_id(at: DateTime<Utc>) -> Uuid {
+    let secs = u64::try_from(at.timestamp()).unwrap_or(0);
+    Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        secs,
+        at.timestamp_subsec_nanos(),
+    ))
+}
+
+/// Runs `work` within `budget`; `None` if the budget ran out first. The budget's clock
+/// starts at the work's first wait, so work that never waits (the memory store) never
+/// arms a timer; store I/O waits at once, so the budget still bounds the whole turn.
+async fn within<F: Future>(budget: Duration, work: F) -> Option<F::Output> {
+    let mut work = std::pin::pin!(work);
+    let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(budget)))
+            .as_mut()
+            .poll(cx)
+            .map(|()| None)
+    })
+    .await
 }
 
 /// What is known of the call when a turn fails, to word the apology.
@@ -207,7 +254,7 @@ struct Known {
 }
 
 impl Known {
-    fn unavailable(&self) -> Reply {
+    fn unavailable(&self) -> Reply<'static> {
         Reply::unavailable(self.questionnaire, self.lang, self.score)
     }
 }

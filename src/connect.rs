@@ -2,12 +2,12 @@
 //! map of strings out. The event is checked here, once, so the rest of the code only sees
 //! valid domain values.
 
-use crate::domain::{CallFacts, Invocation, Lang, Reply};
+use crate::domain::{CallFacts, Invocation, Lang, Outcome, Reply};
 use crate::store::ContactId;
-use aws_lambda_events::event::connect::ConnectEvent;
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Largest invocation accepted by `triage invoke` (Connect's own events are a few KB; a
@@ -94,94 +94,107 @@ pub fn parse_bytes(bytes: &[u8], hasher: Option<&CallerHasher>) -> Result<TurnRe
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(InputError::TooLarge(bytes.len()));
     }
-    // Fast path: an event as Connect sends it for a voice call deserialises straight into
-    // aws_lambda_events' type. Anything else (null endpoints, numbers in attributes, no
-    // ContactId) takes the mending path, which also words the errors.
-    if let Ok(event) = serde_json::from_slice::<ConnectEvent>(bytes) {
-        if event.details.contact_data.contact_id.is_some() {
-            return from_connect_event(event, hasher);
+    // One pass over the bytes, borrowing strings from them and skipping what is not read.
+    match serde_json::from_slice::<wire::Obj<wire::Event>>(bytes) {
+        Ok(wire::Obj(event)) => from_wire(event, hasher),
+        Err(e) => {
+            let value: Value =
+                serde_json::from_slice(bytes).map_err(|e| InputError::NotJson(e.to_string()))?;
+            Err(diagnose(&value, &e))
         }
     }
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| InputError::NotJson(e.to_string()))?;
-    parse_event(value, hasher)
 }
 
-/// Checks a ContactFlowEvent and turns it into a domain invocation. What
-/// `aws_lambda_events` rejects but Connect sends is mended first: null endpoints (chat,
-/// tasks), and attribute or parameter values that are numbers, booleans or null.
-pub fn parse_event(
-    mut value: Value,
+/// Checks a ContactFlowEvent given as JSON (the in-process Lambda of `triage call`, the
+/// demo and load generators) exactly as [`parse_bytes`] checks bytes.
+pub fn parse_event(value: Value, hasher: Option<&CallerHasher>) -> Result<TurnRequest, InputError> {
+    match <wire::Obj<wire::Event> as serde::Deserialize>::deserialize(&value) {
+        Ok(wire::Obj(event)) => from_wire(event, hasher),
+        Err(e) => Err(diagnose(&value, &e)),
+    }
+}
+
+/// Words what is wrong with an event the wire types refused.
+fn diagnose(value: &Value, e: &dyn std::fmt::Display) -> InputError {
+    let bad = |why: &str| InputError::NotContactFlowEvent(why.to_string());
+    let Some(object) = value.as_object() else {
+        return bad("expected a JSON object");
+    };
+    let Some(details) = object.get("Details").and_then(Value::as_object) else {
+        return bad("no Details object");
+    };
+    let Some(contact) = details.get("ContactData").and_then(Value::as_object) else {
+        return bad("no Details.ContactData object");
+    };
+    for key in [
+        "Channel",
+        "InitiationMethod",
+        "InitialContactId",
+        "PreviousContactId",
+    ] {
+        if let Some(v) = contact.get(key).filter(|v| !v.is_string() && !v.is_null()) {
+            return bad(&format!(
+                "Details.ContactData.{key} is {}; Connect sends a string or null",
+                json_kind(v)
+            ));
+        }
+    }
+    if let Some(endpoint) = contact.get("CustomerEndpoint").filter(|v| !v.is_null()) {
+        let address = endpoint.get("Address").filter(|v| !v.is_null());
+        if !endpoint.is_object() || address.is_some_and(|a| !a.is_string()) {
+            return bad("Details.ContactData.CustomerEndpoint must be null or an object whose Address is a string");
+        }
+    }
+    bad(&e.to_string())
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The checked request from a ContactFlowEvent as read off the wire.
+fn from_wire(
+    event: wire::Event<'_>,
     hasher: Option<&CallerHasher>,
 ) -> Result<TurnRequest, InputError> {
-    let bad = |why: &str| InputError::NotContactFlowEvent(why.to_string());
-    let details = value
-        .as_object_mut()
-        .ok_or_else(|| bad("expected a JSON object"))?
-        .get_mut("Details")
-        .and_then(Value::as_object_mut)
-        .ok_or_else(|| bad("no Details object"))?;
-    if let Some(params) = details.get_mut("Parameters") {
-        flatten_strings(params);
-    }
-    let contact = details
-        .get_mut("ContactData")
-        .and_then(Value::as_object_mut)
-        .ok_or_else(|| bad("no Details.ContactData object"))?;
-    match contact.get("ContactId") {
-        Some(Value::String(_)) => {}
-        Some(other) => {
+    let details = event.details.0;
+    let data = details.contact_data.0;
+    let raw_id = match data.contact_id {
+        wire::Field::Text(id) => id.into_owned(),
+        wire::Field::Missing => return Err(InputError::NoContactId("ContactId is missing".into())),
+        wire::Field::Other(kind) => {
             return Err(InputError::NoContactId(format!(
-                "ContactId is {}, not a string",
-                json_kind(other)
+                "ContactId is {kind}, not a string"
             )))
         }
-        None => return Err(InputError::NoContactId("ContactId is missing".into())),
-    }
-    for key in ["CustomerEndpoint", "SystemEndpoint"] {
-        if !matches!(contact.get(key), Some(Value::Object(_))) {
-            contact.insert(key.into(), Value::Object(Map::new()));
-        }
-    }
-    if let Some(attrs) = contact.get_mut("Attributes") {
-        flatten_strings(attrs);
-    }
-    for key in ["Queue", "Name"] {
-        if contact.get(key).is_some_and(|v| !v.is_object()) {
-            contact.remove(key);
-        }
-    }
-    let event: ConnectEvent = serde_json::from_value(value).map_err(|e| bad(&e.to_string()))?;
-    from_connect_event(event, hasher)
-}
-
-/// The checked request from a well-formed ContactFlowEvent.
-fn from_connect_event(
-    mut event: ConnectEvent,
-    hasher: Option<&CallerHasher>,
-) -> Result<TurnRequest, InputError> {
-    let data = &mut event.details.contact_data;
-    let raw_id = data.contact_id.take().unwrap_or_default();
+    };
     let contact_id = ContactId::from_string(raw_id).map_err(InputError::NoContactId)?;
 
-    // Values are moved out of the event, not copied: this runs on every turn.
-    let params = &mut event.details.parameters;
-    let attrs = &mut data.attributes;
-    let mut param = |key: &str| params.remove(key).or_else(|| attrs.remove(key));
-    let lang_raw = param("lang").filter(|l| !l.trim().is_empty());
-    let (turn, answer) = (param("turn"), param("answer"));
+    // Parameters win over contact attributes of the same name.
+    let (params, attrs) = (details.parameters, data.attributes);
+    let lang_raw = params.lang.or(attrs.lang).filter(|l| !l.trim().is_empty());
+    let turn = params.turn.or(attrs.turn).map(Cow::into_owned);
+    let answer = params.answer.or(attrs.answer).map(Cow::into_owned);
     let lang = lang_raw.as_deref().and_then(Lang::parse);
-    let short = |v: &mut Option<String>| {
-        v.take().filter(|s| !s.is_empty()).map(|mut s| {
-            if let Some((cut, _)) = s.char_indices().nth(MAX_FACT_CHARS) {
-                s.truncate(cut);
+    let short = |v: Option<wire::Text<'_>>| {
+        v.map(|t| t.0).filter(|s| !s.is_empty()).map(|s| {
+            match s.char_indices().nth(MAX_FACT_CHARS) {
+                Some((cut, _)) => s[..cut].to_string(),
+                None => s.into_owned(),
             }
-            s
         })
     };
-    let caller = match (hasher, data.customer_endpoint.address.take()) {
-        (Some(h), Some(number)) if !number.trim().is_empty() => Some(CallerNumber {
-            number,
+    let number = data.customer_endpoint.and_then(|e| e.0.address);
+    let caller = match (hasher, number) {
+        (Some(h), Some(number)) if !number.0.trim().is_empty() => Some(CallerNumber {
+            number: number.0.into_owned(),
             hasher: h.clone(),
         }),
         _ => None,
@@ -195,14 +208,291 @@ fn from_connect_event(
             answer,
             lang,
             facts: CallFacts {
-                channel: short(&mut data.channel),
-                initiation_method: short(&mut data.initiation_method),
-                initial_contact_id: short(&mut data.initial_contact_id),
-                previous_contact_id: short(&mut data.previous_contact_id),
+                channel: short(data.channel),
+                initiation_method: short(data.initiation_method),
+                initial_contact_id: short(data.initial_contact_id),
+                previous_contact_id: short(data.previous_contact_id),
                 caller_hash: None,
             },
         },
     })
+}
+
+/// The ContactFlowEvent as it arrives, reduced to what a turn reads. Strings are borrowed
+/// from the input where they hold no escapes. Leniencies are those of Connect itself:
+/// endpoints are null for chats and tasks; attribute and parameter values may be numbers,
+/// booleans or null (numbers and booleans count as their text, null as absent; nested
+/// values are ignored); every other field is skipped unread.
+mod wire {
+    use serde::de::value::MapAccessDeserializer;
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::Deserialize;
+    use serde_json::Number;
+    use std::borrow::Cow;
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    #[derive(Deserialize)]
+    pub struct Event<'a> {
+        #[serde(rename = "Details", borrow)]
+        pub details: Obj<Details<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Details<'a> {
+        #[serde(rename = "ContactData", borrow)]
+        pub contact_data: Obj<ContactData<'a>>,
+        #[serde(rename = "Parameters", default, borrow)]
+        pub parameters: Picked<'a>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct ContactData<'a> {
+        #[serde(rename = "ContactId", default, borrow)]
+        pub contact_id: Field<'a>,
+        #[serde(rename = "Channel", default, borrow)]
+        pub channel: Option<Text<'a>>,
+        #[serde(rename = "InitiationMethod", default, borrow)]
+        pub initiation_method: Option<Text<'a>>,
+        #[serde(rename = "InitialContactId", default, borrow)]
+        pub initial_contact_id: Option<Text<'a>>,
+        #[serde(rename = "PreviousContactId", default, borrow)]
+        pub previous_contact_id: Option<Text<'a>>,
+        #[serde(rename = "CustomerEndpoint", default, borrow)]
+        pub customer_endpoint: Option<Obj<Endpoint<'a>>>,
+        #[serde(rename = "Attributes", default, borrow)]
+        pub attributes: Picked<'a>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Endpoint<'a> {
+        #[serde(rename = "Address", default, borrow)]
+        pub address: Option<Text<'a>>,
+    }
+
+    /// A JSON object read as `T`. (Serde's derived structs also take arrays, by position,
+    /// which no ContactFlowEvent is.)
+    pub struct Obj<T>(pub T);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V<T>(PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+                type Value = Obj<T>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Obj<T>, A::Error> {
+                    T::deserialize(MapAccessDeserializer::new(a)).map(Obj)
+                }
+            }
+            d.deserialize_map(V(PhantomData))
+        }
+    }
+
+    /// A string, borrowed when it can be.
+    pub struct Text<'a>(pub Cow<'a, str>);
+
+    impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Text<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a string")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                    Ok(Text(Cow::Borrowed(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                    Ok(Text(Cow::Owned(v.to_string())))
+                }
+                fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                    Ok(Text(Cow::Owned(v)))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+
+    /// A field that must be a string, remembering what it was when it is not.
+    #[derive(Default)]
+    pub enum Field<'a> {
+        #[default]
+        Missing,
+        Text(Cow<'a, str>),
+        /// Present but not a string: "null", "a number", ...
+        Other(&'static str),
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Field<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("any JSON value")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'de>, E> {
+                    Ok(Field::Text(Cow::Borrowed(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Field<'de>, E> {
+                    Ok(Field::Text(Cow::Owned(v.to_string())))
+                }
+                fn visit_string<E>(self, v: String) -> Result<Field<'de>, E> {
+                    Ok(Field::Text(Cow::Owned(v)))
+                }
+                fn visit_unit<E>(self) -> Result<Field<'de>, E> {
+                    Ok(Field::Other("null"))
+                }
+                fn visit_none<E>(self) -> Result<Field<'de>, E> {
+                    Ok(Field::Other("null"))
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<Field<'de>, E> {
+                    Ok(Field::Other("a boolean"))
+                }
+                fn visit_i64<E>(self, _: i64) -> Result<Field<'de>, E> {
+                    Ok(Field::Other("a number"))
+                }
+                fn visit_u64<E>(self, _: u64) -> Result<Field<'de>, E> {
+                    Ok(Field::Other("a number"))
+                }
+                fn visit_f64<E>(self, _: f64) -> Result<Field<'de>, E> {
+                    Ok(Field::Other("a number"))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Field<'de>, A::Error> {
+                    while a.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Field::Other("an array"))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Field<'de>, A::Error> {
+                    while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    Ok(Field::Other("an object"))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    /// The values a turn reads from a flat map of strings (Parameters or Attributes).
+    #[derive(Default)]
+    pub struct Picked<'a> {
+        pub turn: Option<Cow<'a, str>>,
+        pub answer: Option<Cow<'a, str>>,
+        pub lang: Option<Cow<'a, str>>,
+    }
+
+    /// One value of a flat map, kept as text if it is a string, number or boolean.
+    struct Scalar<'a>(Option<Cow<'a, str>>);
+
+    impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Scalar<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("any JSON value")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar(Some(Cow::Borrowed(v))))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar(Some(Cow::Owned(v.to_string()))))
+                }
+                fn visit_string<E>(self, v: String) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar(Some(Cow::Owned(v))))
+                }
+                // Numbers and booleans count as their JSON text.
+                fn visit_bool<E>(self, v: bool) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar(Some(Cow::Borrowed(if v {
+                        "true"
+                    } else {
+                        "false"
+                    }))))
+                }
+                fn visit_i64<E>(self, v: i64) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar(Some(Cow::Owned(Number::from(v).to_string()))))
+                }
+                fn visit_u64<E>(self, v: u64) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar(Some(Cow::Owned(Number::from(v).to_string()))))
+                }
+                fn visit_f64<E>(self, v: f64) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar(
+                        Number::from_f64(v).map(|n| Cow::Owned(n.to_string())),
+                    ))
+                }
+                fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar(None))
+                }
+                fn visit_none<E>(self) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar(None))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Scalar<'de>, A::Error> {
+                    while a.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Scalar(None))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Scalar<'de>, A::Error> {
+                    while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    Ok(Scalar(None))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for Picked<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Picked<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a map of strings")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Picked<'de>, A::Error> {
+                    let mut p = Picked::default();
+                    while let Some(key) = a.next_key::<Text<'de>>()? {
+                        let slot = match &*key.0 {
+                            "turn" => &mut p.turn,
+                            "answer" => &mut p.answer,
+                            "lang" => &mut p.lang,
+                            _ => {
+                                a.next_value::<IgnoredAny>()?;
+                                continue;
+                            }
+                        };
+                        *slot = a.next_value::<Scalar<'de>>()?.0;
+                    }
+                    Ok(p)
+                }
+                // Anything but an object holds none of the values a turn reads.
+                fn visit_unit<E>(self) -> Result<Picked<'de>, E> {
+                    Ok(Picked::default())
+                }
+                fn visit_none<E>(self) -> Result<Picked<'de>, E> {
+                    Ok(Picked::default())
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<Picked<'de>, E> {
+                    Ok(Picked::default())
+                }
+                fn visit_i64<E>(self, _: i64) -> Result<Picked<'de>, E> {
+                    Ok(Picked::default())
+                }
+                fn visit_u64<E>(self, _: u64) -> Result<Picked<'de>, E> {
+                    Ok(Picked::default())
+                }
+                fn visit_f64<E>(self, _: f64) -> Result<Picked<'de>, E> {
+                    Ok(Picked::default())
+                }
+                fn visit_str<E>(self, _: &str) -> Result<Picked<'de>, E> {
+                    Ok(Picked::default())
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Picked<'de>, A::Error> {
+                    while a.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Picked::default())
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
 }
 
 /// The caller's number, kept only until it is hashed (on a call's first invocation), with
@@ -234,33 +524,6 @@ impl PartialEq for CallerNumber {
 
 impl Eq for CallerNumber {}
 
-/// Connect's STRING_MAP validation wants a flat object of strings: numbers and booleans
-/// become their text, null and nested values are dropped.
-fn flatten_strings(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            map.retain(|_, v| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_)));
-            for v in map.values_mut() {
-                if !v.is_string() {
-                    *v = Value::String(v.to_string());
-                }
-            }
-        }
-        _ => *v = Value::Object(Map::new()),
-    }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// A voice contact's ContactFlowEvent as Amazon Connect sends it, with these Parameters
 /// (the flow's Lambda invocation attributes). For the synthetic callers of `seed-demo` and
 /// `loadtest`, the tests and the benchmarks.
@@ -289,22 +552,105 @@ pub fn voice_event(contact_id: &str, caller: &str, params: &[(&str, &str)]) -> V
     })
 }
 
-/// The response Connect gets: a flat map of strings (sorted, for stable output).
-pub fn response_map(reply: Reply) -> BTreeMap<&'static str, String> {
-    let mut m = BTreeMap::new();
-    m.insert("continue", if reply.cont { "1" } else { "0" }.into());
-    m.insert("text", reply.text);
-    m.insert("score", itoa::Buffer::new().format(reply.score).to_owned());
-    if let Some(turn) = reply.turn {
-        m.insert("turn", itoa::Buffer::new().format(turn).to_owned());
+/// The response Connect gets: a flat map of strings. Its keys, in the order they are
+/// written: `continue`, `outcome`, `question`, `score`, `text`, `turn` (only those that
+/// apply). Texts are borrowed from the questionnaire; numbers are written once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Response {
+    cont: bool,
+    outcome: Option<Outcome>,
+    question: Option<&'static str>,
+    score: Digits,
+    text: &'static str,
+    turn: Option<Digits>,
+}
+
+impl Response {
+    /// Every key a response can hold, in the order they are written.
+    pub const KEYS: [&'static str; 6] =
+        ["continue", "outcome", "question", "score", "text", "turn"];
+
+    /// The value of one key, as Connect sees it.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "continue" => Some(if self.cont { "1" } else { "0" }),
+            "outcome" => self.outcome.map(Outcome::as_str),
+            "question" => self.question,
+            "score" => Some(self.score.as_str()),
+            "text" => Some(self.text),
+            "turn" => self.turn.as_ref().map(Digits::as_str),
+            _ => None,
+        }
     }
-    if let Some(outcome) = reply.outcome {
-        m.insert("outcome", outcome.as_str().into());
+
+    /// The keys present and their values, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        Self::KEYS
+            .iter()
+            .filter_map(move |&k| self.get(k).map(|v| (k, v)))
     }
-    if let Some(q) = reply.question {
-        m.insert("question", q);
+
+    /// The response as an owned map (for the flow interpreter and tests).
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
-    m
+}
+
+impl From<Reply<'static>> for Response {
+    fn from(reply: Reply<'static>) -> Response {
+        Response {
+            cont: reply.cont,
+            outcome: reply.outcome,
+            question: reply.question,
+            score: Digits::new(u64::from(reply.score)),
+            text: reply.text,
+            turn: reply.turn.map(Digits::new),
+        }
+    }
+}
+
+impl serde::Serialize for Response {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.iter() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// A number's decimal digits, kept inline (no allocation).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Digits {
+    buf: [u8; 20],
+    len: u8,
+}
+
+impl Digits {
+    fn new(n: u64) -> Digits {
+        let mut itoa = itoa::Buffer::new();
+        let text = itoa.format(n).as_bytes();
+        let mut buf = [0u8; 20];
+        buf[..text.len()].copy_from_slice(text);
+        Digits {
+            buf,
+            len: text.len() as u8,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
+    }
 }
 
 #[cfg(test)]
@@ -401,6 +747,99 @@ mod tests {
         assert_eq!(hash, h.hash("+34 600 000 000"), "stable across formatting");
         assert!(!format!("{r:?}").contains("600000000"));
         assert!(CallerHasher::new(b"short").is_err());
+    }
+
+    #[test]
+    fn bytes_and_values_read_alike() {
+        let cases = [
+            event(
+                json!({"answer": "0", "turn": "3"}),
+                json!({"answer": "1", "lang": "en"}),
+            ),
+            event(json!({"answer": 1, "turn": 2.5, "lang": true}), json!(null)),
+            event(
+                json!({"turn": {"nested": 1}, "answer": [1]}),
+                json!("not a map"),
+            ),
+            event(
+                json!({"answer": "café \"1\"\n", "x": {"deep": [1, {"y": null}]}}),
+                json!({}),
+            ),
+        ];
+        for ev in cases {
+            let from_value = parse_event(ev.clone(), None).expect("value");
+            let from_bytes = parse_bytes(ev.to_string().as_bytes(), None).expect("bytes");
+            assert_eq!(from_value, from_bytes, "{ev}");
+        }
+    }
+
+    #[test]
+    fn attribute_values_are_read_as_connect_sends_them() {
+        let r = parse_event(
+            event(
+                json!({"answer": 1, "turn": 2.5, "lang": true}),
+                json!({"turn": null}),
+            ),
+            None,
+        )
+        .expect("valid");
+        assert_eq!(r.invocation.answer.as_deref(), Some("1"));
+        assert_eq!(
+            r.invocation.turn.as_deref(),
+            Some("2.5"),
+            "null parameter: attribute used"
+        );
+        assert!(r.unknown_lang);
+        let r = parse_event(event(json!({"answer": "a\tb"}), json!([])), None).expect("valid");
+        assert_eq!(
+            r.invocation.answer.as_deref(),
+            Some("a\tb"),
+            "escapes are decoded"
+        );
+        let mut ev = event(json!({}), json!({"answer": {"nested": "1"}}));
+        ev["Details"]["ContactData"]["Channel"] = json!(null);
+        let r = parse_event(ev, None).expect("valid");
+        assert_eq!(r.invocation.answer, None, "nested values are not answers");
+        assert_eq!(r.invocation.facts.channel, None);
+    }
+
+    #[test]
+    fn facts_are_kept_short() {
+        let mut ev = event(json!({}), json!({}));
+        ev["Details"]["ContactData"]["Channel"] = json!("é".repeat(300));
+        let r = parse_event(ev, None).expect("valid");
+        assert_eq!(
+            r.invocation.facts.channel.map(|c| c.chars().count()),
+            Some(MAX_FACT_CHARS)
+        );
+    }
+
+    #[test]
+    fn wrong_types_in_read_fields_are_clear_errors() {
+        let mut ev = event(json!({}), json!({}));
+        ev["Details"]["ContactData"]["Channel"] = json!(7);
+        let err = parse_event(ev.clone(), None).unwrap_err();
+        assert!(matches!(err, InputError::NotContactFlowEvent(_)), "{err}");
+        assert_eq!(
+            parse_bytes(ev.to_string().as_bytes(), None).unwrap_err(),
+            err
+        );
+        let mut ev = event(json!({}), json!({}));
+        ev["Details"]["ContactData"]["ContactId"] = json!(null);
+        assert!(parse_event(ev, None)
+            .unwrap_err()
+            .to_string()
+            .contains("ContactId is null"));
+        let mut ev = event(json!({}), json!({}));
+        ev["Details"]["ContactData"] = json!([]);
+        assert!(parse_event(ev, None)
+            .unwrap_err()
+            .to_string()
+            .contains("no Details.ContactData"));
+        assert!(parse_bytes(b"[1]", None)
+            .unwrap_err()
+            .to_string()
+            .contains("JSON object"));
     }
 
     #[test]

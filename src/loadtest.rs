@@ -116,7 +116,7 @@ impl Worker {
     async fn invoke_until_served(&mut self, ev: &Value) -> Result<Response, String> {
         let mut r = self.invoke(ev.clone()).await?;
         for _ in 0..APOLOGY_RETRIES {
-            if r.get("outcome").map(String::as_str) != Some("error") {
+            if r.get("outcome") != Some("error") {
                 break;
             }
             self.apologies += 1;
@@ -136,13 +136,13 @@ impl Worker {
             .invoke_until_served(&event(&contact_id, None, None))
             .await?;
         for _ in 0..MAX_STEPS {
-            if r.get("continue").map(String::as_str) != Some("1") {
-                log.concluded = r.get("outcome").map(String::as_str) != Some("error");
+            if r.get("continue") != Some("1") {
+                log.concluded = r.get("outcome") != Some("error");
                 return Ok(log);
             }
             let turn = r
                 .get("turn")
-                .cloned()
+                .map(str::to_string)
                 .ok_or("a response to go on has no turn")?;
             let answer = match self.rng.below(100) {
                 0..=39 => "1",
@@ -154,12 +154,12 @@ impl Worker {
             };
             let ev = event(&contact_id, Some(&turn), Some(answer));
             let next = self.invoke_until_served(&ev).await?;
-            if next.get("outcome").map(String::as_str) == Some("error") {
+            if next.get("outcome") == Some("error") {
                 // Still unavailable after the retries: the caller hung up mid-call.
                 return Ok(log);
             }
             let turn_n: u64 = turn.parse().map_err(|_| format!("turn {turn:?}"))?;
-            if next.get("turn") != Some(&turn) {
+            if next.get("turn") != Some(turn.as_str()) {
                 log.accepted.push(Accepted {
                     turn: turn_n,
                     answer: answer.to_string(),
@@ -169,7 +169,7 @@ impl Worker {
                 // Connect's retry of the same invocation: same response, nothing new.
                 self.retries += 1;
                 let again = self.invoke_until_served(&ev).await?;
-                if again != next && again.get("outcome").map(String::as_str) != Some("error") {
+                if again != next && again.get("outcome") != Some("error") {
                     return Err(format!(
                         "call {contact_id}: a retry of turn {turn} answered {again:?}, the first time {next:?}"
                     ));

@@ -94,7 +94,7 @@ async fn play(
         .handle_value(event(&contact_id, &caller, &[("lang", lang)]))
         .await?;
     let mut position = 0usize;
-    while resp.get("continue").map(String::as_str) == Some("1") {
+    while resp.get("continue") == Some("1") {
         clock.fetch_add(3_000 + rng.below(12_000) as i64, Ordering::SeqCst);
         if rng.chance(4) {
             return Ok((turns, true));
@@ -110,7 +110,7 @@ async fn play(
         } else {
             "0"
         };
-        let turn = resp.get("turn").cloned().unwrap_or_default();
+        let turn = resp.get("turn").map(str::to_string).unwrap_or_default();
         resp = app
             .handle_value(event(
                 &contact_id,
@@ -123,7 +123,7 @@ async fn play(
             position += 1;
         }
     }
-    if resp.get("outcome").map(String::as_str) == Some("error") {
+    if resp.get("outcome") == Some("error") {
         bail!("the store failed during demo call {contact_id}: {resp:?}");
     }
     Ok((turns, false))

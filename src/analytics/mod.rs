@@ -18,7 +18,7 @@ pub mod stats;
 
 use crate::domain::{CallState, Event, EventKind, FoldError, Lang, Outcome};
 use crate::store::dynamodb::RESERVED_PREFIX;
-use crate::store::{ContactId, EventStore, StoreError, StoreSpec};
+use crate::store::{ContactId, EventStore, History, StoreError, StoreSpec};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -364,7 +364,7 @@ pub struct Progress {
 }
 
 /// A call whose events are being loaded.
-type Loading = tokio::task::JoinHandle<(StartedCall, Result<Vec<Event>, StoreError>)>;
+type Loading = tokio::task::JoinHandle<(StartedCall, Result<History, StoreError>)>;
 
 /// Reads every call of `query` in `started_at` order: loads its events (up to
 /// [`LOAD_AHEAD`] calls ahead, in parallel), folds them and hands the summary and the events

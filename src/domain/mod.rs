@@ -13,7 +13,7 @@ pub use state::{CallState, FoldError, Reply};
 
 /// The reply a decision gives, folded from the history it was decided on: the new events
 /// appended for `Record`, the prefix up to `upto` for `Replay`.
-pub fn reply_after(history: &[Event], decision: &Decision) -> Result<Reply, FoldError> {
+pub fn reply_after(history: &[Event], decision: &Decision) -> Result<Reply<'static>, FoldError> {
     reply_from(CallState::fold(history)?, history, decision)
 }
 
@@ -23,25 +23,43 @@ pub fn reply_from(
     state: CallState<'static>,
     history: &[Event],
     decision: &Decision,
-) -> Result<Reply, FoldError> {
-    let after = match decision {
-        Decision::Record { events, .. } => {
-            let mut next = state;
-            for e in events {
-                next.evolve(e, &Questionnaire::lookup)?;
-            }
-            next
-        }
-        Decision::Replay { upto, .. } if *upto == state.version => state,
-        Decision::Replay { upto, .. } => {
-            let n = usize::try_from(*upto)
-                .unwrap_or(usize::MAX)
-                .min(history.len());
-            CallState::fold(&history[..n])?
-        }
-    };
-    after.reply().ok_or_else(|| FoldError {
-        seq: after.version,
+) -> Result<Reply<'static>, FoldError> {
+    match decision {
+        Decision::Record { events, .. } => reply_recorded(state, events),
+        Decision::Replay { upto, .. } => reply_replayed(state, history, *upto),
+    }
+}
+
+/// The reply once `events` (a `Record` decision's) are appended to the stream `state` is
+/// the fold of.
+pub fn reply_recorded(
+    mut state: CallState<'static>,
+    events: &[Event],
+) -> Result<Reply<'static>, FoldError> {
+    for e in events {
+        state.evolve(e, &Questionnaire::lookup)?;
+    }
+    announced(&state)
+}
+
+/// The reply given at version `upto` of `history` (`state` is the fold of all of it).
+pub fn reply_replayed(
+    state: CallState<'static>,
+    history: &[Event],
+    upto: u64,
+) -> Result<Reply<'static>, FoldError> {
+    if upto == state.version {
+        return announced(&state);
+    }
+    let n = usize::try_from(upto)
+        .unwrap_or(usize::MAX)
+        .min(history.len());
+    announced(&CallState::fold(&history[..n])?)
+}
+
+fn announced(state: &CallState<'static>) -> Result<Reply<'static>, FoldError> {
+    state.reply().ok_or_else(|| FoldError {
+        seq: state.version,
         kind: "-",
         why: "the call has no reply (not started)".into(),
     })

@@ -34,7 +34,7 @@ impl Lang {
 }
 
 /// A text in every supported language.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Localized {
     pub es: String,
     pub en: String,
@@ -56,6 +56,20 @@ pub struct Question {
     /// Points added to the score on a "yes".
     pub weight: u32,
     pub text: Localized,
+    /// What the caller hears: the question and the instructions, and the same after an
+    /// invalid key with the apology first. Composed once, when the questionnaire is read,
+    /// so a turn's reply borrows its text instead of building it.
+    #[serde(skip)]
+    pub prompt: Prompts,
+}
+
+/// A question's spoken texts, composed from the questionnaire's parts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Prompts {
+    /// Question, then instructions.
+    pub ask: Localized,
+    /// Apology for the invalid key, question, instructions.
+    pub ask_again: Localized,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,10 +114,26 @@ const EMBEDDED_COVID19_V1: &str = include_str!("covid19.v1.json");
 impl Questionnaire {
     /// Parses and checks a questionnaire document.
     pub fn from_json(text: &str) -> Result<Questionnaire, QuestionnaireError> {
-        let q: Questionnaire =
+        let mut q: Questionnaire =
             serde_json::from_str(text).map_err(|e| QuestionnaireError::Json(e.to_string()))?;
         q.validate()?;
+        q.compose_prompts();
         Ok(q)
+    }
+
+    /// Fills every question's [`Prompts`] from its text and the shared texts.
+    fn compose_prompts(&mut self) {
+        let texts = &self.texts;
+        let join = |parts: &[&Localized]| Localized {
+            es: parts.iter().map(|p| p.es.as_str()).collect(),
+            en: parts.iter().map(|p| p.en.as_str()).collect(),
+        };
+        for q in &mut self.questions {
+            q.prompt = Prompts {
+                ask: join(&[&q.text, &texts.instructions]),
+                ask_again: join(&[&texts.not_understood, &q.text, &texts.instructions]),
+            };
+        }
     }
 
     fn validate(&self) -> Result<(), QuestionnaireError> {

@@ -40,24 +40,25 @@ pub struct FoldError {
 }
 
 /// What the caller is told, in domain terms (connect.rs turns it into Connect's flat map).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
+/// Its texts are borrowed from the questionnaire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply<'q> {
     pub cont: bool,
-    pub text: String,
+    pub text: &'q str,
     /// Token for the next invocation (only while the call goes on).
     pub turn: Option<u64>,
     pub outcome: Option<Outcome>,
     pub score: u32,
     /// Id of the question asked (only while the call goes on).
-    pub question: Option<String>,
+    pub question: Option<&'q str>,
 }
 
-impl Reply {
+impl<'q> Reply<'q> {
     /// The calm apology given when the store cannot be reached.
-    pub fn unavailable(q: &Questionnaire, lang: Lang, score: u32) -> Reply {
+    pub fn unavailable(q: &'q Questionnaire, lang: Lang, score: u32) -> Reply<'q> {
         Reply {
             cont: false,
-            text: q.texts.error.get(lang).to_string(),
+            text: q.texts.error.get(lang),
             turn: None,
             outcome: Some(Outcome::Error),
             score,
@@ -184,7 +185,7 @@ impl<'q> CallState<'q> {
     }
 
     /// What this state tells the caller. `None` before the call has started.
-    pub fn reply(&self) -> Option<Reply> {
+    pub fn reply(&self) -> Option<Reply<'q>> {
         let started = self.started.as_ref()?;
         let (q, lang) = (started.questionnaire, started.lang);
         if let Some(outcome) = self.outcome {
@@ -197,7 +198,7 @@ impl<'q> CallState<'q> {
             };
             return Some(Reply {
                 cont: false,
-                text: text.get(lang).to_string(),
+                text: text.get(lang),
                 turn: None,
                 outcome: Some(outcome),
                 score: self.score,
@@ -205,23 +206,18 @@ impl<'q> CallState<'q> {
             });
         }
         let question = q.question(self.pending)?;
-        let sorry = if self.last_rejected {
-            q.texts.not_understood.get(lang)
+        let text = if self.last_rejected {
+            &question.prompt.ask_again
         } else {
-            ""
+            &question.prompt.ask
         };
-        let (ask, end) = (question.text.get(lang), q.texts.instructions.get(lang));
-        let mut text = String::with_capacity(sorry.len() + ask.len() + end.len());
-        text.push_str(sorry);
-        text.push_str(ask);
-        text.push_str(end);
         Some(Reply {
             cont: true,
-            text,
+            text: text.get(lang),
             turn: Some(self.version),
             outcome: None,
             score: self.score,
-            question: Some(question.id.clone()),
+            question: Some(&question.id),
         })
     }
 }

@@ -12,7 +12,7 @@ struct Sim {
 }
 
 impl Sim {
-    fn invoke(&mut self, turn: Option<&str>, answer: Option<&str>) -> Reply {
+    fn invoke(&mut self, turn: Option<&str>, answer: Option<&str>) -> Reply<'static> {
         self.invoke_with(Invocation {
             turn: turn.map(String::from),
             answer: answer.map(String::from),
@@ -20,7 +20,7 @@ impl Sim {
         })
     }
 
-    fn invoke_with(&mut self, inv: Invocation) -> Reply {
+    fn invoke_with(&mut self, inv: Invocation) -> Reply<'static> {
         let state = CallState::fold(&self.events).expect("history folds");
         let now = Utc
             .timestamp_millis_opt(1_764_000_000_000 + self.events.len() as i64)
@@ -75,7 +75,7 @@ fn outcome_and_score_match_the_seed_on_every_path() {
     for row in rows {
         let mut sim = Sim::default();
         let mut reply = sim.invoke(None, None);
-        let mut prompts = vec![reply.text.clone()];
+        let mut prompts = vec![reply.text];
         let mut used = 0;
         for digit in row.digits.chars() {
             if !reply.cont {
@@ -85,7 +85,7 @@ fn outcome_and_score_match_the_seed_on_every_path() {
             reply = sim.invoke(Some(&turn), Some(&digit.to_string()));
             used += 1;
             if reply.cont {
-                prompts.push(reply.text.clone());
+                prompts.push(reply.text);
             }
         }
         let path = &row.digits;
@@ -152,10 +152,7 @@ fn invalid_input_is_recorded_and_the_question_asked_again() {
         // The retry of the rejected turn repeats the re-ask, value for value.
         assert_eq!(sim.invoke(Some(&turn_of(&q1)), Some(bad)), again);
         let next = sim.invoke(Some(&turn_of(&again)), Some("1"));
-        assert_eq!(
-            (next.score, next.question.as_deref()),
-            (15, Some("breathing"))
-        );
+        assert_eq!((next.score, next.question), (15, Some("breathing")));
     }
 }
 
@@ -180,17 +177,13 @@ fn timeout_empty_and_zero_are_no() {
         let mut sim = Sim::default();
         let q1 = sim.invoke(None, None);
         let r = sim.invoke(Some(&turn_of(&q1)), Some(no));
-        assert_eq!(
-            (r.score, r.question.as_deref()),
-            (0, Some("breathing")),
-            "{no:?}"
-        );
+        assert_eq!((r.score, r.question), (0, Some("breathing")), "{no:?}");
     }
     // No answer at all with the current turn is also a no.
     let mut sim = Sim::default();
     let q1 = sim.invoke(None, None);
     let r = sim.invoke(Some(&turn_of(&q1)), None);
-    assert_eq!(r.question.as_deref(), Some("breathing"));
+    assert_eq!(r.question, Some("breathing"));
 }
 
 #[test]
@@ -285,7 +278,7 @@ fn an_answer_on_the_first_invocation_is_not_recorded() {
     );
     assert_eq!(warning, Some(Warning::AnswerBeforeFirstQuestion));
     let r = sim.invoke_with(inv);
-    assert_eq!((r.score, r.question.as_deref()), (0, Some("contact")));
+    assert_eq!((r.score, r.question), (0, Some("contact")));
 }
 
 #[test]

@@ -47,7 +47,7 @@
 //! share one; re-appending the very same events is therefore idempotent here, where the
 //! memory store would report a conflict.
 
-use super::{check_batch, ContactId, EventStore, StoreError, MAX_EVENT_BYTES};
+use super::{check_batch, ContactId, EventStore, History, StoreError, MAX_EVENT_BYTES};
 use crate::domain::{event_from_json, Event, EventKind};
 use async_trait::async_trait;
 use aws_config::meta::region::RegionProviderChain;
@@ -573,7 +573,7 @@ fn service_unavailable<E: ProvideErrorMetadata>(op: &str, table: &str, err: &E) 
 
 #[async_trait]
 impl EventStore for DynamoStore {
-    async fn load(&self, contact_id: &ContactId) -> Result<Vec<Event>, StoreError> {
+    async fn load(&self, contact_id: &ContactId) -> Result<History, StoreError> {
         let mut events = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -599,16 +599,16 @@ impl EventStore for DynamoStore {
                 None => break,
             }
         }
-        Ok(events)
+        Ok(events.into())
     }
 
     async fn append(
         &self,
         contact_id: &ContactId,
         expected_version: u64,
-        events: &[Event],
+        events: Vec<Event>,
     ) -> Result<(), StoreError> {
-        check_batch(expected_version, events)?;
+        check_batch(expected_version, &events)?;
         if contact_id.as_str().starts_with(RESERVED_PREFIX) {
             return Err(StoreError::Invalid(format!(
                 "contact id {contact_id:?} starts with {RESERVED_PREFIX:?}, which marks table metadata"

@@ -11,7 +11,7 @@
 //!   only after its bytes are on disk.
 //! - Unreadable lines elsewhere (a hand edit) are skipped and reported, never guessed.
 
-use super::{check_batch, ContactId, EventStore, StoreError, MAX_EVENT_BYTES};
+use super::{check_batch, ContactId, EventStore, History, StoreError, MAX_EVENT_BYTES};
 use crate::domain::{event_from_json, Event};
 use async_trait::async_trait;
 use serde::Serialize;
@@ -32,7 +32,7 @@ struct Inner {
     offset: u64,
     /// Line number (1-based) of the line starting at `offset`.
     line_no: u64,
-    streams: HashMap<ContactId, Vec<Event>>,
+    streams: HashMap<ContactId, History>,
     /// Things a reader skipped or repaired, for people to see.
     notes: Vec<String>,
 }
@@ -148,7 +148,7 @@ impl FileStore {
         Ok(f(&inner))
     }
 
-    fn load_blocking(&self, contact_id: &ContactId) -> Result<Vec<Event>, StoreError> {
+    fn load_blocking(&self, contact_id: &ContactId) -> Result<History, StoreError> {
         self.read_fresh(|inner| inner.streams.get(contact_id).cloned().unwrap_or_default())
     }
 
@@ -156,9 +156,9 @@ impl FileStore {
         &self,
         contact_id: &ContactId,
         expected_version: u64,
-        events: &[Event],
+        events: Vec<Event>,
     ) -> Result<(), StoreError> {
-        check_batch(expected_version, events)?;
+        check_batch(expected_version, &events)?;
         let mut buf = Vec::new();
         for (i, event) in events.iter().enumerate() {
             let line = Line {
@@ -223,7 +223,7 @@ impl FileStore {
             .streams
             .entry(contact_id.clone())
             .or_default()
-            .extend_from_slice(events);
+            .extend(events);
         Ok(())
     }
 }
@@ -399,7 +399,7 @@ fn parse_line(line: &[u8]) -> Result<(ContactId, Event, u64), String> {
 
 #[async_trait]
 impl EventStore for FileStore {
-    async fn load(&self, contact_id: &ContactId) -> Result<Vec<Event>, StoreError> {
+    async fn load(&self, contact_id: &ContactId) -> Result<History, StoreError> {
         let (me, cid) = (self.clone_handle(), contact_id.clone());
         tokio::task::spawn_blocking(move || me.load_blocking(&cid))
             .await
@@ -410,10 +410,10 @@ impl EventStore for FileStore {
         &self,
         contact_id: &ContactId,
         expected_version: u64,
-        events: &[Event],
+        events: Vec<Event>,
     ) -> Result<(), StoreError> {
-        let (me, cid, events) = (self.clone_handle(), contact_id.clone(), events.to_vec());
-        tokio::task::spawn_blocking(move || me.append_blocking(&cid, expected_version, &events))
+        let (me, cid) = (self.clone_handle(), contact_id.clone());
+        tokio::task::spawn_blocking(move || me.append_blocking(&cid, expected_version, events))
             .await
             .map_err(|e| StoreError::Unavailable(format!("file store task failed: {e}")))?
     }

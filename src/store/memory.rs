@@ -1,6 +1,6 @@
 //! In-memory event store: for tests and benchmarks. Same contract as the others.
 
-use super::{check_batch, ContactId, EventStore, StoreError};
+use super::{check_batch, ContactId, EventStore, History, StoreError};
 use crate::domain::Event;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 #[derive(Default)]
 pub struct MemoryStore {
-    streams: Mutex<HashMap<ContactId, Vec<Event>>>,
+    streams: Mutex<HashMap<ContactId, History>>,
 }
 
 impl MemoryStore {
@@ -16,7 +16,7 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContactId, Vec<Event>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContactId, History>> {
         // A panic while holding the lock cannot leave a half-appended stream (appends are
         // one `extend`), so a poisoned lock is still consistent.
         self.streams.lock().unwrap_or_else(|p| p.into_inner())
@@ -32,7 +32,8 @@ impl MemoryStore {
 
 #[async_trait]
 impl EventStore for MemoryStore {
-    async fn load(&self, contact_id: &ContactId) -> Result<Vec<Event>, StoreError> {
+    /// Lends the stream (no copy).
+    async fn load(&self, contact_id: &ContactId) -> Result<History, StoreError> {
         Ok(self.lock().get(contact_id).cloned().unwrap_or_default())
     }
 
@@ -40,9 +41,9 @@ impl EventStore for MemoryStore {
         &self,
         contact_id: &ContactId,
         expected_version: u64,
-        events: &[Event],
+        events: Vec<Event>,
     ) -> Result<(), StoreError> {
-        check_batch(expected_version, events)?;
+        check_batch(expected_version, &events)?;
         let mut streams = self.lock();
         let stream = streams.entry(contact_id.clone()).or_default();
         if stream.len() as u64 != expected_version {
@@ -51,7 +52,7 @@ impl EventStore for MemoryStore {
                 expected: expected_version,
             });
         }
-        stream.extend_from_slice(events);
+        stream.extend(events);
         Ok(())
     }
 

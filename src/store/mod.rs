@@ -87,18 +87,76 @@ pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 /// Most events accepted in one append (one turn writes at most 2).
 pub const MAX_BATCH: usize = 25;
 
+/// One contact's events as loaded, in `seq` order: an immutable, shared snapshot. Stores
+/// that keep streams in memory lend them without copying; appending to a stream while a
+/// snapshot of it is held copies the stream first, so a snapshot never changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History(Arc<Vec<Event>>);
+
+impl History {
+    /// The events, owned (copied only if the snapshot is shared).
+    pub fn into_vec(self) -> Vec<Event> {
+        Arc::unwrap_or_clone(self.0)
+    }
+
+    /// Appends to the stream this snapshot is, copying it first if it is shared.
+    fn extend(&mut self, events: Vec<Event>) {
+        let stream = Arc::make_mut(&mut self.0);
+        if stream.is_empty() {
+            // A typical call is about ten events: one allocation holds the whole stream.
+            stream.reserve(TYPICAL_CALL_EVENTS.max(events.len()));
+        }
+        stream.extend(events);
+    }
+
+    /// Appends one event (see [`History::extend`]).
+    fn push(&mut self, event: Event) {
+        Arc::make_mut(&mut self.0).push(event);
+    }
+}
+
+/// Events in a typical call: a start, seven answers, a conclusion and a spare.
+const TYPICAL_CALL_EVENTS: usize = 10;
+
+impl std::ops::Deref for History {
+    type Target = [Event];
+    fn deref(&self) -> &[Event] {
+        &self.0
+    }
+}
+
+impl From<Vec<Event>> for History {
+    fn from(events: Vec<Event>) -> History {
+        History(Arc::new(events))
+    }
+}
+
+impl PartialEq<Vec<Event>> for History {
+    fn eq(&self, other: &Vec<Event>) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl<'a> IntoIterator for &'a History {
+    type Item = &'a Event;
+    type IntoIter = std::slice::Iter<'a, Event>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// All events of one contact, in `seq` order (empty if the call is unknown).
-    async fn load(&self, contact_id: &ContactId) -> Result<Vec<Event>, StoreError>;
+    async fn load(&self, contact_id: &ContactId) -> Result<History, StoreError>;
 
     /// Appends `events` atomically if and only if the stream is at `expected_version`.
-    /// `events[i].seq` must be `expected_version + 1 + i`.
+    /// `events[i].seq` must be `expected_version + 1 + i`. The store takes the batch.
     async fn append(
         &self,
         contact_id: &ContactId,
         expected_version: u64,
-        events: &[Event],
+        events: Vec<Event>,
     ) -> Result<(), StoreError>;
 
     /// Where the events live, for people: `file:/path`, `dynamodb:table`, `memory`.

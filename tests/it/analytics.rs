@@ -547,7 +547,7 @@ async fn a_silent_call_is_open_then_abandoned_at_its_pending_question() {
         .handle_value(crate::events::contact_event(cid, &[]))
         .await
         .expect("first turn");
-    let turn = first["turn"].clone();
+    let turn = first.get("turn").expect("turn").to_string();
     app.handle_value(crate::events::contact_event(
         cid,
         &[("answer", "1"), ("turn", &turn)],
@@ -617,20 +617,20 @@ impl connect_triage::store::EventStore for SameHistory {
     async fn load(
         &self,
         _: &connect_triage::store::ContactId,
-    ) -> Result<Vec<connect_triage::domain::Event>, connect_triage::store::StoreError> {
+    ) -> Result<connect_triage::store::History, connect_triage::store::StoreError> {
         let mut events = vec![helpers::started(1), helpers::answered(2, true, "1")];
         if let connect_triage::domain::EventKind::AnswerRecorded { question, .. } =
             &mut events[1].kind
         {
             *question = "contact".into();
         }
-        Ok(events)
+        Ok(events.into())
     }
     async fn append(
         &self,
         _: &connect_triage::store::ContactId,
         _: u64,
-        _: &[connect_triage::domain::Event],
+        _: Vec<connect_triage::domain::Event>,
     ) -> Result<(), connect_triage::store::StoreError> {
         Ok(())
     }

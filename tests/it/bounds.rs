@@ -35,9 +35,12 @@ async fn an_oversized_event_is_refused_by_the_file_store() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = FileStore::open(dir.path().join("e.jsonl")).expect("open");
     let id = contact();
-    store.append(&id, 0, &[started(1)]).await.expect("append");
+    store
+        .append(&id, 0, vec![started(1)])
+        .await
+        .expect("append");
     let huge = rejected(2, &"9".repeat(20_000));
-    match store.append(&id, 1, &[huge]).await {
+    match store.append(&id, 1, vec![huge]).await {
         Err(StoreError::Invalid(why)) => assert!(why.contains("at most 16384"), "{why}"),
         other => panic!("an oversized event must be refused, got {other:?}"),
     }

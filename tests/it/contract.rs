@@ -41,10 +41,16 @@ pub async fn roundtrip_every_kind(store: &dyn EventStore) {
     let id = contact();
     let events = every_kind();
     // One event, then a batch of two, then the rest: both write paths.
-    store.append(&id, 0, &events[..1]).await.expect("append 1");
-    store.append(&id, 1, &events[1..3]).await.expect("append 2");
     store
-        .append(&id, 3, &events[3..])
+        .append(&id, 0, events[..1].to_vec())
+        .await
+        .expect("append 1");
+    store
+        .append(&id, 1, events[1..3].to_vec())
+        .await
+        .expect("append 2");
+    store
+        .append(&id, 3, events[3..].to_vec())
         .await
         .expect("append rest");
     assert_eq!(store.load(&id).await.expect("load"), events);
@@ -52,25 +58,28 @@ pub async fn roundtrip_every_kind(store: &dyn EventStore) {
 
 pub async fn wrong_expected_version_conflicts(store: &dyn EventStore) {
     let id = contact();
-    store.append(&id, 0, &[started(1)]).await.expect("first");
+    store.append(&id, 0, vec![started(1)]).await.expect("first");
     store
-        .append(&id, 1, &[answered(2, true, "1")])
+        .append(&id, 1, vec![answered(2, true, "1")])
         .await
         .expect("second");
     let before = store.load(&id).await.expect("load");
     // Too low: someone appended since.
     assert_conflict(
-        store.append(&id, 1, &[answered(2, false, "0")]).await,
+        store.append(&id, 1, vec![answered(2, false, "0")]).await,
         "stale version 1",
     );
-    assert_conflict(store.append(&id, 0, &[started(1)]).await, "stale version 0");
+    assert_conflict(
+        store.append(&id, 0, vec![started(1)]).await,
+        "stale version 0",
+    );
     // Too high: a version the stream never reached.
     assert_conflict(
-        store.append(&id, 5, &[answered(6, true, "1")]).await,
+        store.append(&id, 5, vec![answered(6, true, "1")]).await,
         "future version 5",
     );
     assert_conflict(
-        store.append(&id, 3, &answers(4, 2)).await,
+        store.append(&id, 3, answers(4, 2)).await,
         "future version 3",
     );
     assert_eq!(
@@ -81,7 +90,7 @@ pub async fn wrong_expected_version_conflicts(store: &dyn EventStore) {
     // And an unknown stream at a version > 0.
     let other = contact();
     assert_conflict(
-        store.append(&other, 2, &[answered(3, true, "1")]).await,
+        store.append(&other, 2, vec![answered(3, true, "1")]).await,
         "version 2 of an empty stream",
     );
     assert!(store.load(&other).await.expect("load").is_empty());
@@ -90,39 +99,46 @@ pub async fn wrong_expected_version_conflicts(store: &dyn EventStore) {
 pub async fn non_contiguous_seq_is_invalid(store: &dyn EventStore) {
     let id = contact();
     assert_invalid(
-        store.append(&id, 0, &[answered(2, true, "1")]).await,
+        store.append(&id, 0, vec![answered(2, true, "1")]).await,
         "seq 2 at 0",
     );
     assert_invalid(
         store
-            .append(&id, 0, &[started(1), answered(3, true, "1")])
+            .append(&id, 0, vec![started(1), answered(3, true, "1")])
             .await,
         "seqs 1,3",
     );
-    assert_invalid(store.append(&id, 0, &[]).await, "empty batch");
-    assert_invalid(store.append(&id, 0, &answers(1, 26)).await, "26 events");
+    assert_invalid(store.append(&id, 0, vec![]).await, "empty batch");
+    assert_invalid(store.append(&id, 0, answers(1, 26)).await, "26 events");
     assert!(store.load(&id).await.expect("load").is_empty());
 }
 
 pub async fn batch_is_all_or_nothing(store: &dyn EventStore) {
     let id = contact();
-    store.append(&id, 0, &[started(1)]).await.expect("first");
+    store.append(&id, 0, vec![started(1)]).await.expect("first");
     store
-        .append(&id, 1, &[answered(2, true, "1")])
+        .append(&id, 1, vec![answered(2, true, "1")])
         .await
         .expect("second");
     let before = store.load(&id).await.expect("load");
     // Seq 2 is taken, seq 3 is free: neither may be written.
     assert_conflict(
         store
-            .append(&id, 1, &[answered(2, false, "0"), answered(3, true, "1")])
+            .append(
+                &id,
+                1,
+                vec![answered(2, false, "0"), answered(3, true, "1")],
+            )
             .await,
         "batch over a taken seq",
     );
     assert_eq!(store.load(&id).await.expect("load"), before);
     // The stream goes on normally afterwards.
     let next = answers(3, 2);
-    store.append(&id, 2, &next).await.expect("batch at 2");
+    store
+        .append(&id, 2, next.clone())
+        .await
+        .expect("batch at 2");
     let after = store.load(&id).await.expect("load");
     assert_eq!(after.len(), 4);
     assert_eq!(&after[2..], &next[..]);
@@ -133,7 +149,7 @@ pub async fn concurrent_appends_one_wins(store: SharedStore, at_version: u64) {
     let id = contact();
     let prefix = answers(1, at_version);
     if at_version > 0 {
-        store.append(&id, 0, &prefix).await.expect("prefix");
+        store.append(&id, 0, prefix.clone()).await.expect("prefix");
     }
     let mut tasks = Vec::new();
     for i in 0..50u64 {
@@ -142,7 +158,7 @@ pub async fn concurrent_appends_one_wins(store: SharedStore, at_version: u64) {
         // Distinct events per writer (fresh event ids), as distinct invocations make.
         let batch = vec![answered(at_version + 1, i % 2 == 0, "1")];
         tasks.push(tokio::spawn(async move {
-            let r = store.append(&id, at_version, &batch).await;
+            let r = store.append(&id, at_version, batch.clone()).await;
             (r, batch)
         }));
     }
@@ -172,11 +188,17 @@ pub async fn thousand_events_read_back_in_order(store: &dyn EventStore) {
     let id = contact();
     let mut all = vec![started(1)];
     all.extend(answers(2, 999));
-    store.append(&id, 0, &all[..1]).await.expect("start");
+    store
+        .append(&id, 0, all[..1].to_vec())
+        .await
+        .expect("start");
     // 1 + 999 events: first a batch of 24 to align, then batches of 25.
     let mut version = 1;
     for chunk in std::iter::once(&all[1..25]).chain(all[25..].chunks(25)) {
-        store.append(&id, version, chunk).await.expect("batch");
+        store
+            .append(&id, version, chunk.to_vec())
+            .await
+            .expect("batch");
         version += chunk.len() as u64;
     }
     let loaded = store.load(&id).await.expect("load");

@@ -54,7 +54,7 @@ async fn items_are_plain_attributes() {
     let (store, _) = dynamodb_store().await;
     let id = contact();
     let events = every_kind();
-    store.append(&id, 0, &events).await.expect("append");
+    store.append(&id, 0, events.clone()).await.expect("append");
 
     let first = raw_item(&store, &id, 1).await.expect("item 1");
     assert_eq!(s(&first, "type"), "CallStarted");
@@ -141,10 +141,7 @@ async fn options_shape_ttl_and_shards() {
     let (store, _) = dynamodb_store_with(opts).await;
     let id = contact();
     let e = started(1);
-    store
-        .append(&id, 0, std::slice::from_ref(&e))
-        .await
-        .expect("append");
+    store.append(&id, 0, vec![e.clone()]).await.expect("append");
     let item = raw_item(&store, &id, 1).await.expect("item");
     assert_eq!(n(&item, "expires_at"), e.at.timestamp() + 30 * 86_400);
     assert_eq!(
@@ -165,7 +162,10 @@ async fn loads_follow_pagination() {
     all.extend(answers(2, 99));
     let mut version = 0;
     for chunk in all.chunks(25) {
-        store.append(&id, version, chunk).await.expect("append");
+        store
+            .append(&id, version, chunk.to_vec())
+            .await
+            .expect("append");
         version += chunk.len() as u64;
     }
     // The first page really is partial.
@@ -188,7 +188,7 @@ async fn loads_follow_pagination() {
 async fn a_batch_failing_at_its_second_event_writes_nothing() {
     let (store, _) = dynamodb_store().await;
     let id = contact();
-    store.append(&id, 0, &[started(1)]).await.expect("start");
+    store.append(&id, 0, vec![started(1)]).await.expect("start");
     // Plant seq 3 behind the store's back, so that only the batch's 2nd put fails.
     let planted = store.to_item(&id, &answered(3, true, "1")).expect("item");
     store
@@ -200,7 +200,11 @@ async fn a_batch_failing_at_its_second_event_writes_nothing() {
         .await
         .expect("plant");
     let r = store
-        .append(&id, 1, &[answered(2, true, "1"), answered(3, false, "0")])
+        .append(
+            &id,
+            1,
+            vec![answered(2, true, "1"), answered(3, false, "0")],
+        )
         .await;
     assert!(matches!(r, Err(StoreError::Conflict { .. })), "{r:?}");
     assert!(
@@ -215,7 +219,7 @@ async fn refusals_are_invalid_and_write_nothing() {
     let id = contact();
     // An event over MAX_EVENT_BYTES.
     let r = store
-        .append(&id, 0, &[rejected(1, &"7".repeat(20_000))])
+        .append(&id, 0, vec![rejected(1, &"7".repeat(20_000))])
         .await;
     match r {
         Err(StoreError::Invalid(m)) => assert!(m.contains("bytes"), "{m}"),
@@ -224,7 +228,7 @@ async fn refusals_are_invalid_and_write_nothing() {
     assert!(store.load(&id).await.expect("load").is_empty());
     // Metadata keys are not calls.
     let meta = ContactId::parse(MIGRATIONS_KEY).expect("parses");
-    let r = store.append(&meta, 0, &[started(1)]).await;
+    let r = store.append(&meta, 0, vec![started(1)]).await;
     assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
     let r = store.load(&meta).await;
     assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
@@ -331,7 +335,7 @@ async fn service_and_transport_errors_are_unavailable() {
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
-    match store.append(&contact(), 0, &[started(1)]).await {
+    match store.append(&contact(), 0, vec![started(1)]).await {
         Err(StoreError::Unavailable(m)) => assert!(m.contains("PutItem"), "{m}"),
         other => panic!("expected Unavailable, got {other:?}"),
     }
@@ -344,7 +348,10 @@ async fn service_and_transport_errors_are_unavailable() {
         "t".into(),
         DynamoOptions::default(),
     );
-    match store.append(&contact(), 1, &[answered(2, true, "1")]).await {
+    match store
+        .append(&contact(), 1, vec![answered(2, true, "1")])
+        .await
+    {
         Err(StoreError::Unavailable(m)) => {
             assert!(
                 m.contains("TransactWriteItems") && m.contains("endpoint"),
