@@ -2,7 +2,7 @@
 //! fold, decide, append, serialise the response — over typical 8-turn calls — next to the
 //! seed's Node.js handler doing the same turns in the same run (it persists nothing).
 //!
-//!   cargo bench --bench turn_cost [-- CALLS]
+//!   cargo bench --bench turn_cost [-- CALLS [LARGEST_STORE]]
 
 /// mimalloc: fewer, cheaper allocations per turn than glibc's allocator (see benches/turn_cost.rs).
 #[global_allocator]
@@ -73,54 +73,61 @@ async fn rust_ns_per_turn(n: usize) -> f64 {
 const ROUNDS: usize = 5;
 
 /// Turn cost (an answer at the latest turn: load, fold, decide, append, respond) for calls
-/// whose streams already hold `len` events, in a store holding `others` other calls.
-/// Streams are built directly in the store: a start and `len - 1` invalid keys.
-async fn growth(len: u64, others: usize, reps: usize) -> f64 {
+/// whose streams already hold each of `lens` events, in a store holding `others` other
+/// whole calls. Streams are built directly in the store: a start and `len - 1` invalid keys.
+async fn growth(lens: &[u64], others: usize, reps: usize) -> Vec<f64> {
     let store = Arc::new(MemoryStore::new());
     let app = App::new(store.clone());
     for c in calls("other", others) {
         run_calls(&app, &[c]).await;
     }
-    let mut targets = Vec::new();
-    for r in 0..reps {
-        let cid = format!("grow-{len}-{r}");
-        let first = event(&cid, None, None);
-        app.handle_bytes(&first).await.expect("start");
-        let id = ContactId::parse(&cid).expect("id");
-        let start = store.load(&id).await.expect("load");
-        let mut events = Vec::new();
-        for seq in 2..=len {
-            let mut e = start[0].clone();
-            e.seq = seq;
-            e.turn = seq - 1;
-            e.kind = EventKind::InputRejected {
-                question: "contact".into(),
-                raw: "7".into(),
-                raw_len: 1,
-            };
-            events.push(e);
+    let mut out = Vec::new();
+    for &len in lens {
+        let mut targets = Vec::new();
+        for r in 0..reps {
+            let cid = format!("grow-{len}-{r}");
+            let first = event(&cid, None, None);
+            app.handle_bytes(&first).await.expect("start");
+            let id = ContactId::parse(&cid).expect("id");
+            let start = store.load(&id).await.expect("load");
+            let mut events = Vec::new();
+            for seq in 2..=len {
+                let mut e = start[0].clone();
+                e.seq = seq;
+                e.turn = seq - 1;
+                e.kind = EventKind::InputRejected {
+                    question: "contact".into(),
+                    raw: "7".into(),
+                    raw_len: 1,
+                };
+                events.push(e);
+            }
+            for (i, chunk) in events.chunks(25).enumerate() {
+                store
+                    .append(&id, 1 + (i * 25) as u64, chunk.to_vec())
+                    .await
+                    .expect("append");
+            }
+            targets.push(event(&cid, Some(len), Some("1")));
         }
-        for (i, chunk) in events.chunks(25).enumerate() {
-            store
-                .append(&id, 1 + (i * 25) as u64, chunk.to_vec())
-                .await
-                .expect("append");
+        let t0 = Instant::now();
+        for ev in &targets {
+            let r = app.handle_bytes(ev).await.expect("turn");
+            assert_eq!(r.get("score"), Some("15"));
         }
-        targets.push(event(&cid, Some(len), Some("1")));
+        out.push(t0.elapsed().as_nanos() as f64 / reps as f64);
     }
-    let t0 = Instant::now();
-    for ev in &targets {
-        let r = app.handle_bytes(ev).await.expect("turn");
-        assert_eq!(r.get("score"), Some("15"));
-    }
-    t0.elapsed().as_nanos() as f64 / reps as f64
+    out
 }
 
 fn main() {
-    let n: usize = std::env::args()
+    // `-- CALLS [LARGEST_STORE]`: calls per round (20,000), and the most other calls in the
+    // store for the growth figures (100,000; 1,000,000 needs about 4.5 GB of memory).
+    let mut numbers = std::env::args()
         .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(20_000);
+        .filter_map(|a| a.parse::<usize>().ok());
+    let n = numbers.next().unwrap_or(20_000);
+    let largest = numbers.next().unwrap_or(100_000);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -146,10 +153,11 @@ fn main() {
     println!(
         "growth: one answer turn, by events already in the call's stream and calls in the store"
     );
-    for others in [0, 100_000] {
-        for len in [10, 200] {
-            let ns = rt.block_on(growth(len, others, 2_000));
-            println!("  {len:>3} events in the stream, {others:>6} other calls: {ns:>7.0} ns/turn");
+    let lens = [10, 200];
+    for others in [0, 10_000, largest] {
+        let ns = rt.block_on(growth(&lens, others, 2_000));
+        for (len, ns) in lens.iter().zip(ns) {
+            println!("  {len:>3} events in the stream, {others:>9} other calls: {ns:>7.0} ns/turn");
         }
     }
 }

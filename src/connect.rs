@@ -315,6 +315,77 @@ mod wire {
         }
     }
 
+    /// Any JSON value, keeping strings (borrowed when they can be) and scalars, only the
+    /// kind of an array, and only what a turn reads of an object (the rest is skipped).
+    enum Loose<'a> {
+        Text(Cow<'a, str>),
+        Number(Number),
+        Bool(bool),
+        Null,
+        Array,
+        Object(Picked<'a>),
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Loose<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("any JSON value")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Loose<'de>, E> {
+                    Ok(Loose::Text(Cow::Borrowed(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Loose<'de>, E> {
+                    Ok(Loose::Text(Cow::Owned(v.to_string())))
+                }
+                fn visit_string<E>(self, v: String) -> Result<Loose<'de>, E> {
+                    Ok(Loose::Text(Cow::Owned(v)))
+                }
+                fn visit_bool<E>(self, v: bool) -> Result<Loose<'de>, E> {
+                    Ok(Loose::Bool(v))
+                }
+                fn visit_i64<E>(self, v: i64) -> Result<Loose<'de>, E> {
+                    Ok(Loose::Number(v.into()))
+                }
+                fn visit_u64<E>(self, v: u64) -> Result<Loose<'de>, E> {
+                    Ok(Loose::Number(v.into()))
+                }
+                fn visit_f64<E>(self, v: f64) -> Result<Loose<'de>, E> {
+                    Ok(Number::from_f64(v).map_or(Loose::Null, Loose::Number))
+                }
+                fn visit_unit<E>(self) -> Result<Loose<'de>, E> {
+                    Ok(Loose::Null)
+                }
+                fn visit_none<E>(self) -> Result<Loose<'de>, E> {
+                    Ok(Loose::Null)
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Loose<'de>, A::Error> {
+                    while a.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Loose::Array)
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Loose<'de>, A::Error> {
+                    let mut p = Picked::default();
+                    while let Some(key) = a.next_key::<Text<'de>>()? {
+                        let slot = match &*key.0 {
+                            "turn" => &mut p.turn,
+                            "answer" => &mut p.answer,
+                            "lang" => &mut p.lang,
+                            _ => {
+                                a.next_value::<IgnoredAny>()?;
+                                continue;
+                            }
+                        };
+                        *slot = scalar_text(a.next_value::<Loose<'de>>()?);
+                    }
+                    Ok(Loose::Object(p))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
     /// A field that must be a string, remembering what it was when it is not.
     #[derive(Default)]
     pub enum Field<'a> {
@@ -327,49 +398,14 @@ mod wire {
 
     impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Field<'de>;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("any JSON value")
-                }
-                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'de>, E> {
-                    Ok(Field::Text(Cow::Borrowed(v)))
-                }
-                fn visit_str<E>(self, v: &str) -> Result<Field<'de>, E> {
-                    Ok(Field::Text(Cow::Owned(v.to_string())))
-                }
-                fn visit_string<E>(self, v: String) -> Result<Field<'de>, E> {
-                    Ok(Field::Text(Cow::Owned(v)))
-                }
-                fn visit_unit<E>(self) -> Result<Field<'de>, E> {
-                    Ok(Field::Other("null"))
-                }
-                fn visit_none<E>(self) -> Result<Field<'de>, E> {
-                    Ok(Field::Other("null"))
-                }
-                fn visit_bool<E>(self, _: bool) -> Result<Field<'de>, E> {
-                    Ok(Field::Other("a boolean"))
-                }
-                fn visit_i64<E>(self, _: i64) -> Result<Field<'de>, E> {
-                    Ok(Field::Other("a number"))
-                }
-                fn visit_u64<E>(self, _: u64) -> Result<Field<'de>, E> {
-                    Ok(Field::Other("a number"))
-                }
-                fn visit_f64<E>(self, _: f64) -> Result<Field<'de>, E> {
-                    Ok(Field::Other("a number"))
-                }
-                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Field<'de>, A::Error> {
-                    while a.next_element::<IgnoredAny>()?.is_some() {}
-                    Ok(Field::Other("an array"))
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Field<'de>, A::Error> {
-                    while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                    Ok(Field::Other("an object"))
-                }
-            }
-            d.deserialize_any(V)
+            Ok(match Loose::deserialize(d)? {
+                Loose::Text(t) => Field::Text(t),
+                Loose::Number(_) => Field::Other("a number"),
+                Loose::Bool(_) => Field::Other("a boolean"),
+                Loose::Null => Field::Other("null"),
+                Loose::Array => Field::Other("an array"),
+                Loose::Object(_) => Field::Other("an object"),
+            })
         }
     }
 
@@ -381,116 +417,24 @@ mod wire {
         pub lang: Option<Cow<'a, str>>,
     }
 
-    /// One value of a flat map, kept as text if it is a string, number or boolean.
-    struct Scalar<'a>(Option<Cow<'a, str>>);
-
-    impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Scalar<'de>;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("any JSON value")
-                }
-                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
-                    Ok(Scalar(Some(Cow::Borrowed(v))))
-                }
-                fn visit_str<E>(self, v: &str) -> Result<Scalar<'de>, E> {
-                    Ok(Scalar(Some(Cow::Owned(v.to_string()))))
-                }
-                fn visit_string<E>(self, v: String) -> Result<Scalar<'de>, E> {
-                    Ok(Scalar(Some(Cow::Owned(v))))
-                }
-                // Numbers and booleans count as their JSON text.
-                fn visit_bool<E>(self, v: bool) -> Result<Scalar<'de>, E> {
-                    Ok(Scalar(Some(Cow::Borrowed(if v {
-                        "true"
-                    } else {
-                        "false"
-                    }))))
-                }
-                fn visit_i64<E>(self, v: i64) -> Result<Scalar<'de>, E> {
-                    Ok(Scalar(Some(Cow::Owned(Number::from(v).to_string()))))
-                }
-                fn visit_u64<E>(self, v: u64) -> Result<Scalar<'de>, E> {
-                    Ok(Scalar(Some(Cow::Owned(Number::from(v).to_string()))))
-                }
-                fn visit_f64<E>(self, v: f64) -> Result<Scalar<'de>, E> {
-                    Ok(Scalar(
-                        Number::from_f64(v).map(|n| Cow::Owned(n.to_string())),
-                    ))
-                }
-                fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
-                    Ok(Scalar(None))
-                }
-                fn visit_none<E>(self) -> Result<Scalar<'de>, E> {
-                    Ok(Scalar(None))
-                }
-                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Scalar<'de>, A::Error> {
-                    while a.next_element::<IgnoredAny>()?.is_some() {}
-                    Ok(Scalar(None))
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Scalar<'de>, A::Error> {
-                    while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                    Ok(Scalar(None))
-                }
-            }
-            d.deserialize_any(V)
+    /// One value of a flat map as text: strings as they are, numbers and booleans as their
+    /// JSON text; `None` for null and nested values.
+    fn scalar_text(v: Loose<'_>) -> Option<Cow<'_, str>> {
+        match v {
+            Loose::Text(t) => Some(t),
+            Loose::Number(n) => Some(Cow::Owned(n.to_string())),
+            Loose::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
+            Loose::Null | Loose::Array | Loose::Object(_) => None,
         }
     }
 
     impl<'de: 'a, 'a> Deserialize<'de> for Picked<'a> {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Picked<'de>;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("a map of strings")
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Picked<'de>, A::Error> {
-                    let mut p = Picked::default();
-                    while let Some(key) = a.next_key::<Text<'de>>()? {
-                        let slot = match &*key.0 {
-                            "turn" => &mut p.turn,
-                            "answer" => &mut p.answer,
-                            "lang" => &mut p.lang,
-                            _ => {
-                                a.next_value::<IgnoredAny>()?;
-                                continue;
-                            }
-                        };
-                        *slot = a.next_value::<Scalar<'de>>()?.0;
-                    }
-                    Ok(p)
-                }
-                // Anything but an object holds none of the values a turn reads.
-                fn visit_unit<E>(self) -> Result<Picked<'de>, E> {
-                    Ok(Picked::default())
-                }
-                fn visit_none<E>(self) -> Result<Picked<'de>, E> {
-                    Ok(Picked::default())
-                }
-                fn visit_bool<E>(self, _: bool) -> Result<Picked<'de>, E> {
-                    Ok(Picked::default())
-                }
-                fn visit_i64<E>(self, _: i64) -> Result<Picked<'de>, E> {
-                    Ok(Picked::default())
-                }
-                fn visit_u64<E>(self, _: u64) -> Result<Picked<'de>, E> {
-                    Ok(Picked::default())
-                }
-                fn visit_f64<E>(self, _: f64) -> Result<Picked<'de>, E> {
-                    Ok(Picked::default())
-                }
-                fn visit_str<E>(self, _: &str) -> Result<Picked<'de>, E> {
-                    Ok(Picked::default())
-                }
-                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Picked<'de>, A::Error> {
-                    while a.next_element::<IgnoredAny>()?.is_some() {}
-                    Ok(Picked::default())
-                }
-            }
-            d.deserialize_any(V)
+            // Anything but an object holds none of the values a turn reads.
+            Ok(match Loose::deserialize(d)? {
+                Loose::Object(picked) => picked,
+                _ => Picked::default(),
+            })
         }
     }
 }

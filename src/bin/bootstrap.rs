@@ -29,8 +29,8 @@ async fn main() -> Result<(), Error> {
     let app = App::new(store).with_caller_hasher(caller_hasher_from_env()?);
     tracing::info!(store = %spec, "ready");
     let app = &app;
-    // The payload stays raw JSON so that `App::handle_bytes` checks it exactly as
-    // `triage invoke` does (aws_lambda_events' types reject what Connect sends for chats).
+    // The payload stays raw JSON: `App::handle_bytes` reads it in one borrowing pass and
+    // checks it exactly as `triage invoke` does.
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
             app.handle_bytes(event.payload.get().as_bytes()).await.map_err(|e| {

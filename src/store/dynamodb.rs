@@ -130,6 +130,17 @@ fn ms_from_env(var: &str, default: Duration) -> Duration {
         .map_or(default, Duration::from_millis)
 }
 
+/// The attempt timeout in force: [`ATTEMPT_TIMEOUT`] unless `TRIAGE_DDB_ATTEMPT_TIMEOUT_MS`.
+fn attempt_timeout() -> Duration {
+    ms_from_env("TRIAGE_DDB_ATTEMPT_TIMEOUT_MS", ATTEMPT_TIMEOUT)
+}
+
+/// The operation timeout in force: [`OPERATION_TIMEOUT`] unless
+/// `TRIAGE_DDB_OPERATION_TIMEOUT_MS`.
+fn operation_timeout() -> Duration {
+    ms_from_env("TRIAGE_DDB_OPERATION_TIMEOUT_MS", OPERATION_TIMEOUT)
+}
+
 /// The SDK configuration this crate uses for DynamoDB: the standard AWS settings
 /// (environment, profile, `AWS_ENDPOINT_URL`, credentials chain), region `us-east-1` when none
 /// is configured (so local endpoints work with dummy credentials), and the timeouts and
@@ -156,14 +167,8 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ms_from_env(
-                    "TRIAGE_DDB_ATTEMPT_TIMEOUT_MS",
-                    ATTEMPT_TIMEOUT,
-                ))
-                .operation_timeout(ms_from_env(
-                    "TRIAGE_DDB_OPERATION_TIMEOUT_MS",
-                    OPERATION_TIMEOUT,
-                ))
+                .operation_attempt_timeout(attempt_timeout())
+                .operation_timeout(operation_timeout())
                 .build(),
         )
         .retry_config(
@@ -524,7 +529,9 @@ where
 {
     match err {
         SdkError::TimeoutError(_) => StoreError::Unavailable(format!(
-            "DynamoDB {op} on table {table} timed out (attempt limit {ATTEMPT_TIMEOUT:?}, operation limit {OPERATION_TIMEOUT:?})"
+            "DynamoDB {op} on table {table} timed out (attempt limit {:?}, operation limit {:?})",
+            attempt_timeout(),
+            operation_timeout()
         )),
         SdkError::DispatchFailure(e) => {
             let what = if e.is_timeout() {

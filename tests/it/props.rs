@@ -114,6 +114,23 @@ proptest! {
         let n = cut.index(bytes.len() + 1);
         check_response(&rt.block_on(app.handle_bytes(&bytes[..n])));
     }
+
+    /// The Lambda reads bytes, the in-process callers JSON values: both read any event
+    /// alike, to the same request or the same kind of refusal.
+    #[test]
+    fn bytes_and_json_values_read_alike(event in event_like()) {
+        use connect_triage::connect::{parse_bytes, parse_event};
+        let bytes = serde_json::to_vec(&event).expect("json");
+        match (parse_bytes(&bytes, None), parse_event(event.clone(), None)) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+            (Err(a), Err(b)) => prop_assert_eq!(
+                std::mem::discriminant(&a),
+                std::mem::discriminant(&b),
+                "{} / {}", a, b
+            ),
+            (a, b) => prop_assert!(false, "bytes: {:?}, value: {:?}", a, b),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
