@@ -148,10 +148,13 @@ impl App {
             };
             // One clock reading gives the events their time and their ids' time.
             let now = (self.clock)();
-            let (decision, warning) =
-                decide(self.questionnaire, &state, invocation, now, &mut || {
-                    event_id(now)
-                });
+            let (decision, warning) = decide(
+                self.questionnaire,
+                &state,
+                invocation,
+                now,
+                &mut event_ids(now),
+            );
             match warning {
                 Some(Warning::NoTurnToken) => warn!(
                     "answer without a turn token: retries cannot be told apart for this call; \
@@ -217,33 +220,90 @@ impl App {
     }
 }
 
-/// A UUID v7 for an event recorded at `at`: its time, then random bits.
-fn event_id(at: DateTime<Utc>) -> Uuid {
-    let secs = u64::try_from(at.timestamp()).unwrap_or(0);
-    Uuid::new_v7(uuid::Timestamp::from_unix(
-        uuid::NoContext,
-        secs,
-        at.timestamp_subsec_nanos(),
-    ))
-}
-
 /// Runs `work` within `budget`; `None` if the budget ran out first. The budget's clock
 /// starts at the work's first wait, so work that never waits (the memory store) never
-/// arms a timer; store I/O waits at once, so the budget still bounds the whole turn.
+/// arms a timer; store I/O waits at once, so the budget bounds the turn from its first
+/// request on. Like `tokio::time::timeout`, the timer is polled outside tokio's cooperative
+/// budget, so work that spends that budget on every poll still times out.
 async fn within<F: Future>(budget: Duration, work: F) -> Option<F::Output> {
     let mut work = std::pin::pin!(work);
-    let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    let mut deadline = None;
     std::future::poll_fn(|cx| {
         if let Poll::Ready(out) = work.as_mut().poll(cx) {
             return Poll::Ready(Some(out));
         }
         deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(budget)))
+            .get_or_insert_with(|| Box::pin(tokio::task::unconstrained(tokio::time::sleep(budget))))
             .as_mut()
             .poll(cx)
             .map(|()| None)
     })
     .await
+}
+
+/// A UUID v7 for each event of one turn, all from the turn's clock reading `at` (the
+/// injected clock's, in `seed-demo`): its millisecond, then a counter that keeps the turn's
+/// ids in order, then random bits. Ids only need to be unique (74 random bits, and the
+/// DynamoDB store's lost-response check compares them); `seq` orders events.
+fn event_ids(at: DateTime<Utc>) -> impl FnMut() -> Uuid {
+    let secs = u64::try_from(at.timestamp()).unwrap_or(0);
+    let nanos = at.timestamp_subsec_nanos();
+    let context = uuid::ContextV7::new();
+    move || Uuid::new_v7(uuid::Timestamp::from_unix(&context, secs, nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn work_that_never_waits_needs_no_timer() {
+        assert_eq!(within(Duration::ZERO, async { 7 }).await, Some(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_work_runs_out_of_budget() {
+        let slow = tokio::time::sleep(Duration::from_secs(60));
+        assert_eq!(within(Duration::from_secs(5), slow).await, None);
+        let quick = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            "done"
+        };
+        assert_eq!(within(Duration::from_secs(5), quick).await, Some("done"));
+    }
+
+    // Real time: a paused clock only advances when the runtime idles, which busy work never
+    // lets it do.
+    #[tokio::test]
+    async fn work_that_spends_the_cooperative_budget_still_times_out() {
+        let busy = async {
+            loop {
+                tokio::task::consume_budget().await;
+            }
+        };
+        // tokio's own timeout around it turns a regression into a failure, not a hang.
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(10),
+            within(Duration::from_millis(50), busy),
+        )
+        .await;
+        assert_eq!(outcome, Ok(None::<()>), "the budget did not stop busy work");
+    }
+
+    #[test]
+    fn a_turns_event_ids_share_its_time_and_keep_their_order() {
+        let at = DateTime::parse_from_rfc3339("2026-03-01T10:00:00.123Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let mut next = event_ids(at);
+        let ids: Vec<Uuid> = (0..3).map(|_| next()).collect();
+        for id in &ids {
+            assert_eq!(id.get_version_num(), 7);
+            let (secs, nanos) = id.get_timestamp().expect("v7 time").to_unix();
+            assert_eq!((secs, nanos / 1_000_000), (1_772_359_200, 123));
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    }
 }
 
 /// What is known of the call when a turn fails, to word the apology.

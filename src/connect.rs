@@ -139,12 +139,6 @@ fn diagnose(value: &Value, e: &dyn std::fmt::Display) -> InputError {
             ));
         }
     }
-    if let Some(endpoint) = contact.get("CustomerEndpoint").filter(|v| !v.is_null()) {
-        let address = endpoint.get("Address").filter(|v| !v.is_null());
-        if !endpoint.is_object() || address.is_some_and(|a| !a.is_string()) {
-            return bad("Details.ContactData.CustomerEndpoint must be null or an object whose Address is a string");
-        }
-    }
     bad(&e.to_string())
 }
 
@@ -191,10 +185,9 @@ fn from_wire(
             }
         })
     };
-    let number = data.customer_endpoint.and_then(|e| e.0.address);
-    let caller = match (hasher, number) {
-        (Some(h), Some(number)) if !number.0.trim().is_empty() => Some(CallerNumber {
-            number: number.0.into_owned(),
+    let caller = match (hasher, data.customer_endpoint.address) {
+        (Some(h), Some(number)) if !number.trim().is_empty() => Some(CallerNumber {
+            number: number.into_owned(),
             hasher: h.clone(),
         }),
         _ => None,
@@ -258,16 +251,11 @@ mod wire {
         pub initial_contact_id: Option<Text<'a>>,
         #[serde(rename = "PreviousContactId", default, borrow)]
         pub previous_contact_id: Option<Text<'a>>,
+        /// Null for chats and tasks; anything but an object holds no address.
         #[serde(rename = "CustomerEndpoint", default, borrow)]
-        pub customer_endpoint: Option<Obj<Endpoint<'a>>>,
+        pub customer_endpoint: Picked<'a>,
         #[serde(rename = "Attributes", default, borrow)]
         pub attributes: Picked<'a>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct Endpoint<'a> {
-        #[serde(rename = "Address", default, borrow)]
-        pub address: Option<Text<'a>>,
     }
 
     /// A JSON object read as `T`. (Serde's derived structs also take arrays, by position,
@@ -372,6 +360,7 @@ mod wire {
                             "turn" => &mut p.turn,
                             "answer" => &mut p.answer,
                             "lang" => &mut p.lang,
+                            "Address" => &mut p.address,
                             _ => {
                                 a.next_value::<IgnoredAny>()?;
                                 continue;
@@ -415,6 +404,8 @@ mod wire {
         pub turn: Option<Cow<'a, str>>,
         pub answer: Option<Cow<'a, str>>,
         pub lang: Option<Cow<'a, str>>,
+        /// An endpoint's `Address` (the caller's number in `CustomerEndpoint`).
+        pub address: Option<Cow<'a, str>>,
     }
 
     /// One value of a flat map as text: strings as they are, numbers and booleans as their
@@ -691,6 +682,69 @@ mod tests {
         assert_eq!(hash, h.hash("+34 600 000 000"), "stable across formatting");
         assert!(!format!("{r:?}").contains("600000000"));
         assert!(CallerHasher::new(b"short").is_err());
+    }
+
+    #[test]
+    fn endpoints_of_any_shape_are_accepted() {
+        let h = CallerHasher::new(b"0123456789abcdef-test-key").expect("key");
+        let with = |endpoint: Value| {
+            let mut ev = event(json!({}), json!({}));
+            ev["Details"]["ContactData"]["CustomerEndpoint"] = endpoint;
+            let r = parse_event(ev.clone(), Some(&h)).expect("accepted");
+            assert_eq!(
+                parse_bytes(ev.to_string().as_bytes(), Some(&h)),
+                Ok(r.clone())
+            );
+            r.starting_invocation().facts.caller_hash
+        };
+        for no_number in [
+            json!(null),
+            json!("x"),
+            json!([1]),
+            json!({}),
+            json!({"Address": null}),
+        ] {
+            assert_eq!(with(no_number.clone()), None, "{no_number}");
+        }
+        assert_eq!(
+            with(json!({"Address": 34600000000u64, "Type": 3})),
+            Some(h.hash("34600000000")),
+            "a number counts as its digits"
+        );
+    }
+
+    #[test]
+    fn responses_are_written_as_before() {
+        let q = crate::domain::Questionnaire::embedded();
+        let reply = Reply {
+            cont: true,
+            text: "Pulse 1",
+            turn: Some(12),
+            outcome: None,
+            score: 40,
+            question: Some("fever"),
+        };
+        // Connect's flat map, keys in alphabetical order, exactly as the old BTreeMap wrote it.
+        assert_eq!(
+            serde_json::to_string(&Response::from(reply)).expect("json"),
+            r#"{"continue":"1","question":"fever","score":"40","text":"Pulse 1","turn":"12"}"#
+        );
+        let end = Response::from(Reply::unavailable(q, Lang::En, 25));
+        let json = serde_json::to_string(&end).expect("json");
+        assert!(
+            json.starts_with(r#"{"continue":"0","outcome":"error","score":"25","text":""#),
+            "{json}"
+        );
+        assert_eq!(end.get("turn"), None);
+        assert_eq!(end.get("nonsense"), None);
+        assert_eq!(end.iter().count(), 4, "{end:?}");
+        let big = Response::from(Reply {
+            turn: Some(u64::MAX),
+            score: u32::MAX,
+            ..reply
+        });
+        assert_eq!(big.get("turn"), Some("18446744073709551615"));
+        assert_eq!(big.get("score"), Some("4294967295"));
     }
 
     #[test]

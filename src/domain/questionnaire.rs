@@ -56,15 +56,27 @@ pub struct Question {
     /// Points added to the score on a "yes".
     pub weight: u32,
     pub text: Localized,
-    /// What the caller hears: the question and the instructions, and the same after an
-    /// invalid key with the apology first. Composed once, when the questionnaire is read,
-    /// so a turn's reply borrows its text instead of building it.
+    /// What the caller hears, composed once (see [`Questionnaire::prompts`]) so a turn's
+    /// reply borrows its text instead of building it.
     #[serde(skip)]
-    pub prompt: Prompts,
+    prompts: PromptCache,
 }
 
+/// A question's composed [`Prompts`], once they are composed. Derived from the question and
+/// its questionnaire, so it takes no part in comparisons.
+#[derive(Debug, Clone, Default)]
+struct PromptCache(OnceLock<Prompts>);
+
+impl PartialEq for PromptCache {
+    fn eq(&self, _: &PromptCache) -> bool {
+        true
+    }
+}
+
+impl Eq for PromptCache {}
+
 /// A question's spoken texts, composed from the questionnaire's parts.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prompts {
     /// Question, then instructions.
     pub ask: Localized,
@@ -114,26 +126,13 @@ const EMBEDDED_COVID19_V1: &str = include_str!("covid19.v1.json");
 impl Questionnaire {
     /// Parses and checks a questionnaire document.
     pub fn from_json(text: &str) -> Result<Questionnaire, QuestionnaireError> {
-        let mut q: Questionnaire =
+        let q: Questionnaire =
             serde_json::from_str(text).map_err(|e| QuestionnaireError::Json(e.to_string()))?;
         q.validate()?;
-        q.compose_prompts();
-        Ok(q)
-    }
-
-    /// Fills every question's [`Prompts`] from its text and the shared texts.
-    fn compose_prompts(&mut self) {
-        let texts = &self.texts;
-        let join = |parts: &[&Localized]| Localized {
-            es: parts.iter().map(|p| p.es.as_str()).collect(),
-            en: parts.iter().map(|p| p.en.as_str()).collect(),
-        };
-        for q in &mut self.questions {
-            q.prompt = Prompts {
-                ask: join(&[&q.text, &texts.instructions]),
-                ask_again: join(&[&texts.not_understood, &q.text, &texts.instructions]),
-            };
+        for i in 0..q.questions.len() {
+            q.prompts(i);
         }
+        Ok(q)
     }
 
     fn validate(&self) -> Result<(), QuestionnaireError> {
@@ -192,6 +191,24 @@ impl Questionnaire {
         self.questions.get(index)
     }
 
+    /// What the caller hears for question `index`: the question and the instructions, and
+    /// the same after an invalid key with the apology first. Composed on first use (and
+    /// for every question by [`Questionnaire::from_json`]), then borrowed.
+    pub fn prompts(&self, index: usize) -> Option<&Prompts> {
+        let q = self.questions.get(index)?;
+        let texts = &self.texts;
+        Some(q.prompts.0.get_or_init(|| {
+            let join = |parts: &[&Localized]| Localized {
+                es: parts.iter().map(|p| p.es.as_str()).collect(),
+                en: parts.iter().map(|p| p.en.as_str()).collect(),
+            };
+            Prompts {
+                ask: join(&[&q.text, &texts.instructions]),
+                ask_again: join(&[&texts.not_understood, &q.text, &texts.instructions]),
+            }
+        }))
+    }
+
     pub fn question_by_id(&self, id: &str) -> Option<(usize, &Question)> {
         self.questions.iter().enumerate().find(|(_, q)| q.id == id)
     }
@@ -226,6 +243,26 @@ mod tests {
         doc["questions"][1]["id"] = "contact".into();
         let err = Questionnaire::from_json(&doc.to_string()).unwrap_err();
         assert!(err.to_string().contains("repeated"), "{err}");
+    }
+
+    #[test]
+    fn prompts_are_composed_however_the_questionnaire_was_read() {
+        let direct: Questionnaire =
+            serde_json::from_str(EMBEDDED_COVID19_V1).expect("embedded json");
+        let checked = Questionnaire::embedded();
+        assert_eq!(&direct, checked);
+        let p = direct.prompts(2).expect("third question");
+        assert_eq!(p, checked.prompts(2).expect("third question"));
+        assert_eq!(
+            p.ask_again.en,
+            format!(
+                "{}{}{}",
+                direct.texts.not_understood.en,
+                direct.questions[2].text.en,
+                direct.texts.instructions.en
+            )
+        );
+        assert_eq!(direct.prompts(direct.questions.len()), None);
     }
 
     #[test]

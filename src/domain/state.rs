@@ -206,10 +206,11 @@ impl<'q> CallState<'q> {
             });
         }
         let question = q.question(self.pending)?;
+        let prompts = q.prompts(self.pending)?;
         let text = if self.last_rejected {
-            &question.prompt.ask_again
+            &prompts.ask_again
         } else {
-            &question.prompt.ask
+            &prompts.ask
         };
         Some(Reply {
             cont: true,

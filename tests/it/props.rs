@@ -65,16 +65,7 @@ fn event_like() -> impl Strategy<Value = Value> {
             ".{0,300}".prop_map(Value::from),
             any_json()
         ],
-        prop::collection::btree_map(
-            prop_oneof![
-                Just("answer".to_string()),
-                Just("turn".to_string()),
-                Just("lang".to_string()),
-                "[a-z]{1,8}"
-            ],
-            any_json(),
-            0..5,
-        ),
+        prop::collection::btree_map(key(), any_json(), 0..5),
         any_json(),
         any_json(),
     )
@@ -115,6 +106,47 @@ proptest! {
         check_response(&rt.block_on(app.handle_bytes(&bytes[..n])));
     }
 
+    /// On every well-formed event (what `aws_lambda_events`' reference type accepts), the
+    /// lean reader takes the same values from the same places.
+    #[test]
+    fn well_formed_events_read_as_the_reference_type_reads_them(
+        params in prop::collection::btree_map(key(), "[ -~]{0,12}", 0..5),
+        attrs in prop::collection::btree_map(key(), "[ -~]{0,12}", 0..5),
+        channel in prop::option::of("[A-Z]{0,8}"),
+        address in prop::option::of("[+0-9 ]{0,14}"),
+        cid in "[!-~]{1,64}",
+    ) {
+        use aws_lambda_events::event::connect::ConnectEvent;
+        let mut event = connect_triage::connect::voice_event(&cid, "", &[]);
+        event["Details"]["Parameters"] = json!(params);
+        let data = &mut event["Details"]["ContactData"];
+        data["Attributes"] = json!(attrs);
+        data["Channel"] = json!(channel);
+        data["CustomerEndpoint"]["Address"] = json!(address);
+        let bytes = serde_json::to_vec(&event).expect("json");
+        let reference: ConnectEvent = serde_json::from_slice(&bytes).expect("a well-formed event");
+        let hasher = connect_triage::connect::CallerHasher::new(b"0123456789abcdef-props").expect("key");
+        let ours = connect_triage::connect::parse_bytes(&bytes, Some(&hasher)).expect("accepted");
+        let d = &reference.details;
+        let c = &d.contact_data;
+        let pick = |k: &str| d.parameters.get(k).or_else(|| c.attributes.get(k)).cloned();
+        prop_assert_eq!(Some(ours.contact_id.as_str()), c.contact_id.as_deref());
+        prop_assert_eq!(ours.invocation.turn.clone(), pick("turn"));
+        prop_assert_eq!(ours.invocation.answer.clone(), pick("answer"));
+        let lang = pick("lang").filter(|l| !l.trim().is_empty());
+        prop_assert_eq!(ours.invocation.lang, lang.as_deref().and_then(connect_triage::domain::Lang::parse));
+        prop_assert_eq!(ours.unknown_lang, lang.is_some() && ours.invocation.lang.is_none());
+        let facts = &ours.invocation.facts;
+        prop_assert_eq!(facts.channel.clone(), c.channel.clone().filter(|s| !s.is_empty()));
+        prop_assert_eq!(facts.initial_contact_id.clone(), c.initial_contact_id.clone());
+        prop_assert_eq!(facts.previous_contact_id.clone(), c.previous_contact_id.clone());
+        let number = c.customer_endpoint.address.clone().filter(|a| !a.trim().is_empty());
+        prop_assert_eq!(
+            ours.starting_invocation().facts.caller_hash,
+            number.map(|n| hasher.hash(&n))
+        );
+    }
+
     /// The Lambda reads bytes, the in-process callers JSON values: both read any event
     /// alike, to the same request or the same kind of refusal.
     #[test]
@@ -131,6 +163,16 @@ proptest! {
             (a, b) => prop_assert!(false, "bytes: {:?}, value: {:?}", a, b),
         }
     }
+}
+
+/// Keys of a flat map: the three a turn reads, and others.
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("answer".to_string()),
+        Just("turn".to_string()),
+        Just("lang".to_string()),
+        "[a-zA-Z]{1,8}"
+    ]
 }
 
 #[derive(Debug, Clone)]
