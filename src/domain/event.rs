@@ -122,6 +122,32 @@ impl EventKind {
     }
 }
 
+impl Event {
+    /// Bytes of text the event holds (ids, raw input, facts): with the fixed fields, a
+    /// bound on the size of its serialised form that costs no serialisation.
+    pub fn text_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        match &self.kind {
+            EventKind::CallStarted {
+                questionnaire,
+                facts,
+                ..
+            } => {
+                questionnaire.len()
+                    + opt(&facts.channel)
+                    + opt(&facts.initiation_method)
+                    + opt(&facts.initial_contact_id)
+                    + opt(&facts.previous_contact_id)
+                    + opt(&facts.caller_hash)
+            }
+            EventKind::AnswerRecorded { question, raw, .. }
+            | EventKind::InputRejected { question, raw, .. } => question.len() + raw.len(),
+            EventKind::CallExited { question } => question.len(),
+            EventKind::TriageConcluded { reason, .. } => opt(reason),
+        }
+    }
+}
+
 /// One recorded event of one call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {

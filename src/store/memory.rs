@@ -1,6 +1,7 @@
-//! In-memory event store: for tests and benchmarks. Same contract as the others.
+//! In-memory event store: for tests and benchmarks. Same contract as the others, the
+//! 16 KiB event cap included.
 
-use super::{check_batch, ContactId, EventStore, History, StoreError};
+use super::{check_batch, check_event_size, ContactId, EventStore, History, StoreError};
 use crate::domain::Event;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -44,6 +45,7 @@ impl EventStore for MemoryStore {
         events: Vec<Event>,
     ) -> Result<(), StoreError> {
         check_batch(expected_version, &events)?;
+        events.iter().try_for_each(check_event_size)?;
         let mut streams = self.lock();
         let stream = streams.entry(contact_id.clone()).or_default();
         if stream.len() as u64 != expected_version {

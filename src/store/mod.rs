@@ -163,6 +163,28 @@ pub trait EventStore: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// Most bytes an event's JSON form spends outside its text (keys, numbers, id, time).
+const FIXED_FIELDS_BYTES: usize = 512;
+
+/// Refuses an event whose JSON form is over [`MAX_EVENT_BYTES`], for stores that do not
+/// serialise (the memory store). A bound first: every byte of text escaped to at most six
+/// (`\u00XX`), plus the fixed fields; only an event past the bound is serialised to measure.
+pub fn check_event_size(e: &Event) -> Result<(), StoreError> {
+    if e.text_bytes() * 6 + FIXED_FIELDS_BYTES <= MAX_EVENT_BYTES {
+        return Ok(());
+    }
+    let len = serde_json::to_vec(e)
+        .map_err(|err| StoreError::Invalid(format!("event does not serialise: {err}")))?
+        .len();
+    if len > MAX_EVENT_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "event {} is {len} bytes; at most {MAX_EVENT_BYTES} are stored",
+            e.seq
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a batch before any adapter writes it.
 pub fn check_batch(expected_version: u64, events: &[Event]) -> Result<(), StoreError> {
     if events.is_empty() || events.len() > MAX_BATCH {
@@ -237,6 +259,40 @@ mod tests {
         assert!(ContactId::parse("").is_err());
         assert!(ContactId::parse("a b").is_err());
         assert!(ContactId::parse(&"x".repeat(257)).is_err());
+    }
+
+    proptest::proptest! {
+        /// The bound `check_event_size` trusts is never below an event's real size.
+        #[test]
+        fn the_size_bound_holds(
+            texts in proptest::collection::vec(".{0,300}", 7),
+            n in 0u64..u64::MAX,
+        ) {
+            use crate::domain::{CallFacts, EventKind, Lang};
+            let at = chrono::DateTime::from_timestamp_millis(253_402_300_799_999).expect("far future");
+            let base = |kind| Event { seq: n, event_id: uuid::Uuid::max(), at, schema: u16::MAX, turn: n, kind };
+            let some = |i: usize| Some(texts[i].clone());
+            let events = [
+                base(EventKind::CallStarted {
+                    questionnaire: texts[0].clone(),
+                    questionnaire_version: u32::MAX,
+                    lang: Lang::En,
+                    facts: CallFacts {
+                        channel: some(1),
+                        initiation_method: some(2),
+                        initial_contact_id: some(3),
+                        previous_contact_id: some(4),
+                        caller_hash: some(5),
+                    },
+                }),
+                base(EventKind::InputRejected { question: texts[0].clone(), raw: texts[6].clone(), raw_len: u64::MAX }),
+                base(EventKind::TriageConcluded { outcome: crate::domain::Outcome::Monitor, score: u32::MAX, reason: some(6) }),
+            ];
+            for e in events {
+                let len = serde_json::to_vec(&e).expect("json").len();
+                proptest::prop_assert!(len <= e.text_bytes() * 6 + FIXED_FIELDS_BYTES, "{} > bound for {:?}", len, e.kind.name());
+            }
+        }
     }
 
     #[test]

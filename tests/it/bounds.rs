@@ -31,9 +31,14 @@ fn an_oversized_invocation_on_stdin_is_refused_before_it_is_read_whole() {
 }
 
 #[tokio::test]
-async fn an_oversized_event_is_refused_by_the_file_store() {
+async fn an_oversized_event_is_refused_by_the_file_and_memory_stores() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = FileStore::open(dir.path().join("e.jsonl")).expect("open");
+    let file = FileStore::open(dir.path().join("e.jsonl")).expect("open");
+    refuses_oversized_events(&file).await;
+    refuses_oversized_events(&connect_triage::store::memory::MemoryStore::new()).await;
+}
+
+async fn refuses_oversized_events(store: &dyn EventStore) {
     let id = contact();
     store
         .append(&id, 0, vec![started(1)])
@@ -45,6 +50,18 @@ async fn an_oversized_event_is_refused_by_the_file_store() {
         other => panic!("an oversized event must be refused, got {other:?}"),
     }
     assert_eq!(store.load(&id).await.expect("load").len(), 1);
+    // Escapes count: 3,000 control characters are 18,000 bytes of JSON.
+    let escaped = rejected(2, &"\u{1}".repeat(3_000));
+    assert!(matches!(
+        store.append(&id, 1, vec![escaped]).await,
+        Err(StoreError::Invalid(_))
+    ));
+    // Just under the cap is stored.
+    store
+        .append(&id, 1, vec![rejected(2, &"9".repeat(15_000))])
+        .await
+        .expect("15,000 bytes of input fit");
+    assert_eq!(store.load(&id).await.expect("load").len(), 2);
 }
 
 /// Writers killed with SIGKILL at random points while appending, and a child process
