@@ -135,22 +135,11 @@ fn diagnose(value: &Value, e: &dyn std::fmt::Display) -> InputError {
         if let Some(v) = contact.get(key).filter(|v| !v.is_string() && !v.is_null()) {
             return bad(&format!(
                 "Details.ContactData.{key} is {}; Connect sends a string or null",
-                json_kind(v)
+                wire::kind_of(v)
             ));
         }
     }
     bad(&e.to_string())
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// The checked request from a ContactFlowEvent as read off the wire.
@@ -375,6 +364,25 @@ mod wire {
         }
     }
 
+    impl Loose<'_> {
+        /// What the value is, for people: "a string", "null", "a number", ...
+        fn kind(&self) -> &'static str {
+            match self {
+                Loose::Text(_) => "a string",
+                Loose::Number(_) => "a number",
+                Loose::Bool(_) => "a boolean",
+                Loose::Null => "null",
+                Loose::Array => "an array",
+                Loose::Object(_) => "an object",
+            }
+        }
+    }
+
+    /// What a JSON value is, for people (see [`Loose`]).
+    pub fn kind_of(v: &serde_json::Value) -> &'static str {
+        Loose::deserialize(v).map_or("unreadable", |l| l.kind())
+    }
+
     /// A field that must be a string, remembering what it was when it is not.
     #[derive(Default)]
     pub enum Field<'a> {
@@ -389,11 +397,7 @@ mod wire {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             Ok(match Loose::deserialize(d)? {
                 Loose::Text(t) => Field::Text(t),
-                Loose::Number(_) => Field::Other("a number"),
-                Loose::Bool(_) => Field::Other("a boolean"),
-                Loose::Null => Field::Other("null"),
-                Loose::Array => Field::Other("an array"),
-                Loose::Object(_) => Field::Other("an object"),
+                other => Field::Other(other.kind()),
             })
         }
     }

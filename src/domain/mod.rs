@@ -14,16 +14,7 @@ pub use state::{CallState, FoldError, Reply};
 /// The reply a decision gives, folded from the history it was decided on: the new events
 /// appended for `Record`, the prefix up to `upto` for `Replay`.
 pub fn reply_after(history: &[Event], decision: &Decision) -> Result<Reply<'static>, FoldError> {
-    reply_from(CallState::fold(history)?, history, decision)
-}
-
-/// [`reply_after`] for a caller that holds `state`, the fold of all of `history` already
-/// (taken by value: it is evolved in place).
-pub fn reply_from(
-    state: CallState<'static>,
-    history: &[Event],
-    decision: &Decision,
-) -> Result<Reply<'static>, FoldError> {
+    let state = CallState::fold(history)?;
     match decision {
         Decision::Record { events, .. } => reply_recorded(state, events),
         Decision::Replay { upto, .. } => reply_replayed(state, history, *upto),

@@ -34,7 +34,7 @@ impl Lang {
 }
 
 /// A text in every supported language.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Localized {
     pub es: String,
     pub en: String,

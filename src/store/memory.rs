@@ -47,14 +47,22 @@ impl EventStore for MemoryStore {
         check_batch(expected_version, &events)?;
         events.iter().try_for_each(check_event_size)?;
         let mut streams = self.lock();
-        let stream = streams.entry(contact_id.clone()).or_default();
-        if stream.len() as u64 != expected_version {
+        let current = streams.get(contact_id).map_or(0, |s| s.len() as u64);
+        if current != expected_version {
             return Err(StoreError::Conflict {
                 contact_id: contact_id.to_string(),
                 expected: expected_version,
             });
         }
-        stream.extend(events);
+        // The id is copied only for a new stream.
+        match streams.get_mut(contact_id) {
+            Some(stream) => stream.extend(events),
+            None => {
+                let mut stream = History::default();
+                stream.extend(events);
+                streams.insert(contact_id.clone(), stream);
+            }
+        }
         Ok(())
     }
 
