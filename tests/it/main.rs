@@ -14,6 +14,7 @@ mod faultkit;
 mod faults;
 mod helpers;
 mod lambda;
+mod localstack_hook;
 mod props;
 mod races;
 mod round_trips;
