@@ -10,9 +10,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use connect_triage::app::App;
 use connect_triage::connect::voice_event;
+use connect_triage::domain::ContactId;
 use connect_triage::domain::EventKind;
 use connect_triage::store::memory::MemoryStore;
-use connect_triage::store::{ContactId, EventStore};
+use connect_triage::store::EventStore;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;

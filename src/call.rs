@@ -17,6 +17,14 @@ pub const LOCAL_INSTANCE_ARN: &str =
 pub const LOCAL_QUEUE_ARN: &str =
     "arn:aws:connect:local:000000000000:instance/local/queue/hospital-triage";
 
+/// The flow that `template.yaml` deploys (`connect/triage-flow.json`), embedded at build time.
+pub const TRIAGE_FLOW_JSON: &str = include_str!("../connect/triage-flow.json");
+
+/// [`TRIAGE_FLOW_JSON`], parsed and checked.
+pub fn triage_flow() -> Result<Flow, flow::FlowError> {
+    Flow::from_json(TRIAGE_FLOW_JSON)
+}
+
 /// The in-process Lambda: the same [`App::handle_value`] as `bootstrap`.
 pub struct AppLambda<'a>(pub &'a App);
 
@@ -135,7 +143,7 @@ pub async fn run_call(
     contact: &Contact,
     caller: &mut dyn Caller,
 ) -> Result<CallReport, flow::FlowError> {
-    let flow = Flow::embedded()?;
+    let flow = triage_flow()?;
     let params = HashMap::from([
         (
             "TriageFunctionArn".to_string(),

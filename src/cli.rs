@@ -7,10 +7,11 @@ use crate::analytics::{thousands, CallQuery, DayRange, Progress, Status, DEFAULT
 use crate::app::App;
 use crate::call::{describe_end, run_call, TerminalCaller};
 use crate::connect::{CallerHasher, MAX_EVENT_BYTES};
+use crate::domain::ContactId;
 use crate::domain::Lang;
 use crate::flow::Contact;
 use crate::output::{write_rows, Format};
-use crate::store::{self, ContactId, SharedStore, StoreSpec};
+use crate::store::{self, SharedStore, StoreSpec};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::io::{Read, Write};

@@ -2,8 +2,8 @@
 //! map of strings out. The event is checked here, once, so the rest of the code only sees
 //! valid domain values.
 
+use crate::domain::ContactId;
 use crate::domain::{CallFacts, Invocation, Lang, Outcome, Reply};
-use crate::store::ContactId;
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
@@ -158,7 +158,8 @@ fn from_wire(
             )))
         }
     };
-    let contact_id = ContactId::from_string(raw_id).map_err(InputError::NoContactId)?;
+    let contact_id =
+        ContactId::from_string(raw_id).map_err(|e| InputError::NoContactId(e.to_string()))?;
 
     // Parameters win over contact attributes of the same name.
     let (params, attrs) = (details.parameters, data.attributes);

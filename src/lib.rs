@@ -11,8 +11,10 @@ pub mod app;
 pub mod call;
 pub mod cli;
 pub mod connect;
-pub mod domain;
-pub mod flow;
+/// The Connect flow language (crate `connect-flow`).
+pub use connect_flow as flow;
+/// The pure domain (crate `triage-domain`).
+pub use triage_domain as domain;
 pub mod loadtest;
 pub mod logging;
 pub mod migrate;

@@ -10,8 +10,9 @@
 //! was recorded, and that every call concluded.
 
 use crate::app::{App, Response};
+use crate::domain::ContactId;
 use crate::domain::{CallState, EventKind};
-use crate::store::{ContactId, SharedStore};
+use crate::store::SharedStore;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -261,7 +262,7 @@ pub async fn audit(store: &SharedStore, calls: &[CallLog]) -> Audit {
         let id = match ContactId::parse(&call.contact_id) {
             Ok(id) => id,
             Err(e) => {
-                a.problems.push(e);
+                a.problems.push(e.to_string());
                 continue;
             }
         };

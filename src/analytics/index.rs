@@ -7,12 +7,13 @@
 //! - The local log: its in-memory index of streams, filtered and sorted.
 
 use super::{CallStream, DayRange, StartedCall};
+use crate::domain::ContactId;
 use crate::domain::EventKind;
 use crate::store::dynamodb::{
     DynamoStore, Item, BY_CALLER_INDEX, BY_DAY_INDEX, CALLER_HASH, DAY_SHARD, PK, STARTED_AT,
 };
 use crate::store::file::FileStore;
-use crate::store::{ContactId, StoreError};
+use crate::store::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use tokio::sync::mpsc;

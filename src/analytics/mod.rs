@@ -16,9 +16,10 @@ pub mod index;
 pub mod report;
 pub mod stats;
 
+use crate::domain::ContactId;
 use crate::domain::{CallState, Event, EventKind, FoldError, Lang, Outcome};
 use crate::store::dynamodb::RESERVED_PREFIX;
-use crate::store::{ContactId, EventStore, History, StoreError, StoreSpec};
+use crate::store::{EventStore, History, StoreError, StoreSpec};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -387,7 +387,7 @@ fn parse_line(line: &[u8]) -> Result<(ContactId, Event, u64), String> {
         serde_json::from_slice(line).map_err(|e| format!("not JSON ({e})"))?;
     let obj = value.as_object_mut().ok_or("not a JSON object")?;
     let cid = match obj.remove("contact_id") {
-        Some(serde_json::Value::String(s)) => ContactId::parse(&s)?,
+        Some(serde_json::Value::String(s)) => ContactId::parse(&s).map_err(|e| e.to_string())?,
         _ => return Err("no contact_id".into()),
     };
     let rest = match obj.remove("batch_rest") {

@@ -6,57 +6,10 @@ pub mod dynamodb;
 pub mod file;
 pub mod memory;
 
-use crate::domain::Event;
+use crate::domain::{ContactId, Event};
 use async_trait::async_trait;
 use std::fmt;
 use std::sync::Arc;
-
-/// The id of one contact (one call): Connect's ContactId. Checked once at the edge.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ContactId(String);
-
-impl ContactId {
-    pub const MAX_LEN: usize = 256;
-
-    /// A ContactId is 1..=256 printable ASCII characters (Connect's are UUIDs).
-    pub fn parse(raw: &str) -> Result<ContactId, String> {
-        Self::check(raw)?;
-        Ok(ContactId(raw.to_string()))
-    }
-
-    /// As [`ContactId::parse`], keeping the given string (no copy).
-    pub fn from_string(raw: String) -> Result<ContactId, String> {
-        Self::check(&raw)?;
-        Ok(ContactId(raw))
-    }
-
-    fn check(raw: &str) -> Result<(), String> {
-        if raw.is_empty() {
-            return Err("ContactId is empty".into());
-        }
-        if raw.len() > Self::MAX_LEN {
-            return Err(format!(
-                "ContactId is {} bytes long; at most {} are allowed",
-                raw.len(),
-                Self::MAX_LEN
-            ));
-        }
-        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("ContactId must be printable ASCII without spaces".into());
-        }
-        Ok(())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ContactId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -252,14 +205,6 @@ pub async fn open(spec: &StoreSpec) -> Result<SharedStore, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn contact_ids_are_checked() {
-        assert!(ContactId::parse("4a573372-1f28-4e26-b97b-000000000000").is_ok());
-        assert!(ContactId::parse("").is_err());
-        assert!(ContactId::parse("a b").is_err());
-        assert!(ContactId::parse(&"x".repeat(257)).is_err());
-    }
 
     proptest::proptest! {
         /// The bound `check_event_size` trusts is never below an event's real size.

@@ -535,8 +535,9 @@ fn the_report_draws_its_charts_in_a_browser() {
 async fn a_silent_call_is_open_then_abandoned_at_its_pending_question() {
     use connect_triage::analytics::summarize;
     use connect_triage::app::App;
+    use connect_triage::domain::ContactId;
     use connect_triage::store::memory::MemoryStore;
-    use connect_triage::store::{ContactId, EventStore};
+    use connect_triage::store::EventStore;
     let store = Arc::new(MemoryStore::new());
     let at = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
         .expect("time")
@@ -591,7 +592,7 @@ impl connect_triage::analytics::CallIndex for Lazy {
         tokio::spawn(async move {
             for i in 0..n {
                 let call = connect_triage::analytics::StartedCall {
-                    contact_id: connect_triage::store::ContactId::parse(&format!("lazy-{i}"))
+                    contact_id: connect_triage::domain::ContactId::parse(&format!("lazy-{i}"))
                         .expect("id"),
                     started_at: range().start(),
                     caller_hash: None,
@@ -616,7 +617,7 @@ struct SameHistory;
 impl connect_triage::store::EventStore for SameHistory {
     async fn load(
         &self,
-        _: &connect_triage::store::ContactId,
+        _: &connect_triage::domain::ContactId,
     ) -> Result<connect_triage::store::History, connect_triage::store::StoreError> {
         let mut events = vec![helpers::started(1), helpers::answered(2, true, "1")];
         if let connect_triage::domain::EventKind::AnswerRecorded { question, .. } =
@@ -628,7 +629,7 @@ impl connect_triage::store::EventStore for SameHistory {
     }
     async fn append(
         &self,
-        _: &connect_triage::store::ContactId,
+        _: &connect_triage::domain::ContactId,
         _: u64,
         _: Vec<connect_triage::domain::Event>,
     ) -> Result<(), connect_triage::store::StoreError> {

@@ -7,12 +7,13 @@ use crate::helpers::{
     migrate_test_table, new_table_name, rejected, started,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
+use connect_triage::domain::ContactId;
 use connect_triage::migrate::{migrate, Migrations};
 use connect_triage::store::dynamodb::{
     client_from_env, day_shard, sdk_config, DynamoOptions, DynamoStore, Item, BY_CALLER_INDEX,
     BY_DAY_INDEX, MIGRATIONS_KEY,
 };
-use connect_triage::store::{ContactId, EventStore, StoreError};
+use connect_triage::store::{EventStore, StoreError};
 use std::sync::Arc;
 
 async fn raw_item(store: &DynamoStore, id: &ContactId, seq: u64) -> Option<Item> {

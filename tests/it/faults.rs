@@ -9,7 +9,8 @@ use crate::helpers::{
     dynamodb_store, endpoint, migrate_test_table, new_table_name, test_migrations,
 };
 use connect_triage::app::{App, DEFAULT_TURN_BUDGET};
-use connect_triage::store::{ContactId, EventStore};
+use connect_triage::domain::ContactId;
+use connect_triage::store::EventStore;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 

@@ -1,10 +1,10 @@
 //! Shared test helpers.
 
 use chrono::{DateTime, TimeZone, Utc};
+use connect_triage::domain::ContactId;
 use connect_triage::domain::{CallFacts, Event, EventKind, Lang, Outcome, SCHEMA_VERSION};
 use connect_triage::migrate::{migrate, MigrateReport, Migrations};
 use connect_triage::store::dynamodb::{client_from_env, DynamoOptions, DynamoStore};
-use connect_triage::store::ContactId;
 use uuid::Uuid;
 
 /// A fresh contact id (a UUID, like Connect's).

@@ -4,8 +4,9 @@
 use crate::events::contact_event;
 use connect_triage::app::{App, Response};
 use connect_triage::domain::CallState;
+use connect_triage::domain::ContactId;
 use connect_triage::store::memory::MemoryStore;
-use connect_triage::store::{ContactId, EventStore};
+use connect_triage::store::EventStore;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -6,8 +6,9 @@ use crate::events::{contact_event, field, new_contact_id};
 use crate::faultkit::{app_at, Mode, Proxy};
 use crate::helpers::{dynamodb_store, endpoint};
 use connect_triage::app::App;
+use connect_triage::domain::ContactId;
 use connect_triage::domain::EventKind;
-use connect_triage::store::{ContactId, EventStore};
+use connect_triage::store::EventStore;
 use serde_json::Value;
 use std::sync::Arc;
 

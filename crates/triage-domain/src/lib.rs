@@ -3,11 +3,13 @@
 
 pub mod decide;
 pub mod event;
+pub mod ids;
 pub mod questionnaire;
 pub mod state;
 
 pub use decide::{decide, Answer, Decision, Invocation, ReplayReason, TurnArg, Warning};
 pub use event::{event_from_json, CallFacts, Event, EventKind, Outcome, SCHEMA_VERSION};
+pub use ids::{ContactId, ContactIdError};
 pub use questionnaire::{Lang, Questionnaire};
 pub use state::{CallState, FoldError, Reply};
 

@@ -40,9 +40,6 @@ pub const MAX_LAMBDA_RESPONSE_BYTES: usize = 32 * 1024;
 /// interpreter itself treats the input as timed out.
 const PRESS_GRACE: Duration = Duration::from_secs(1);
 
-/// The flow that `template.yaml` deploys.
-const EMBEDDED_FLOW: &str = include_str!("../connect/triage-flow.json");
-
 /// Action types this interpreter runs.
 pub const SUPPORTED_ACTIONS: [&str; 8] = [
     "MessageParticipant",
@@ -93,7 +90,7 @@ pub enum FlowError {
     MissingStart { start: String },
     #[error("action {action:?} transitions to {target:?}, which is not an action of this flow; add that action or point the transition at an existing Identifier")]
     DanglingTransition { action: String, target: String },
-    #[error("action {id:?} has type {kind:?}, which the local simulator does not run (supported: {}); remove it from the flow or teach src/flow.rs to run it", SUPPORTED_ACTIONS.join(", "))]
+    #[error("action {id:?} has type {kind:?}, which the local simulator does not run (supported: {}); remove it from the flow or teach the connect-flow crate to run it", SUPPORTED_ACTIONS.join(", "))]
     Unsupported { id: String, kind: String },
     #[error("action {action:?}: {problem}")]
     InvalidParameter { action: String, problem: String },
@@ -393,17 +390,6 @@ impl Flow {
             actions,
             placeholders,
         })
-    }
-
-    /// The flow deployed by `template.yaml`: `connect/triage-flow.json`, embedded at build
-    /// time.
-    pub fn embedded() -> Result<Flow, FlowError> {
-        Flow::from_json(EMBEDDED_FLOW)
-    }
-
-    /// The raw text of the embedded flow (what the template deploys, placeholders and all).
-    pub fn embedded_json() -> &'static str {
-        EMBEDDED_FLOW
     }
 
     /// The `${Name}` placeholders the flow uses; [`run`] needs a value for each.
@@ -1222,6 +1208,9 @@ async fn invoke(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A real flow to run: connect-triage's own (this crate's tests use it as a fixture).
+    const TRIAGE_FLOW: &str = include_str!("../../../connect/triage-flow.json");
     use std::collections::VecDeque;
     use std::sync::Mutex;
 
@@ -1355,7 +1344,7 @@ mod tests {
 
     #[test]
     fn the_embedded_flow_parses_and_names_its_placeholders() {
-        let flow = Flow::embedded().expect("the embedded flow is valid");
+        let flow = Flow::from_json(TRIAGE_FLOW).expect("the embedded flow is valid");
         assert_eq!(flow.start_action(), "invoke-triage");
         assert_eq!(flow.len(), 11);
         let names: Vec<&str> = flow.placeholders().iter().map(String::as_str).collect();
@@ -1448,7 +1437,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_whole_call_ends_in_the_hospital_queue() {
-        let flow = Flow::embedded().expect("flow");
+        let flow = Flow::from_json(TRIAGE_FLOW).expect("flow");
         let lambda = FakeLambda::new(vec![
             question("Q1", "t1"),
             question("Q2", "t2"),
@@ -1514,7 +1503,7 @@ mod tests {
 
     #[tokio::test]
     async fn star_is_delivered_and_a_clear_outcome_disconnects() {
-        let flow = Flow::embedded().expect("flow");
+        let flow = Flow::from_json(TRIAGE_FLOW).expect("flow");
         let lambda = FakeLambda::new(vec![question("Q1", "t1"), last("Bye", "exited")]);
         let mut caller = FakeCaller::new(vec![digits("*")]);
         let report = run(&flow, &contact(), &lambda, &mut caller, &params())
@@ -1527,7 +1516,7 @@ mod tests {
 
     #[tokio::test]
     async fn hanging_up_ends_the_call() {
-        let flow = Flow::embedded().expect("flow");
+        let flow = Flow::from_json(TRIAGE_FLOW).expect("flow");
         let lambda = FakeLambda::new(vec![question("Q1", "t1")]);
         let mut caller = FakeCaller::new(vec![CallerInput::HangUp]);
         let report = run(&flow, &contact(), &lambda, &mut caller, &params())
@@ -1540,7 +1529,7 @@ mod tests {
 
     #[tokio::test]
     async fn lambda_failures_apologise_and_disconnect() {
-        let flow = Flow::embedded().expect("flow");
+        let flow = Flow::from_json(TRIAGE_FLOW).expect("flow");
         let not_a_string_map = Ok(json!({"continue": 1, "text": "Q1"}));
         for response in [Err("boom".to_string()), not_a_string_map, Ok(json!(["x"]))] {
             let lambda = FakeLambda::new(vec![response]);
@@ -1560,7 +1549,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_lambda_slower_than_the_time_limit_takes_the_error_branch() {
-        let flow = Flow::embedded().expect("flow");
+        let flow = Flow::from_json(TRIAGE_FLOW).expect("flow");
         let mut caller = FakeCaller::new(vec![]);
         let report = run(&flow, &contact(), &SlowLambda, &mut caller, &params())
             .await
@@ -1571,7 +1560,7 @@ mod tests {
 
     #[tokio::test]
     async fn input_on_a_non_voice_channel_is_sent_as_a_timeout() {
-        let flow = Flow::embedded().expect("flow");
+        let flow = Flow::from_json(TRIAGE_FLOW).expect("flow");
         let lambda = FakeLambda::new(vec![question("Q1", "t1"), last("Done", "clear")]);
         let mut chat = contact();
         chat.channel = "CHAT".to_string();
@@ -1587,7 +1576,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_placeholder_is_named() {
-        let flow = Flow::embedded().expect("flow");
+        let flow = Flow::from_json(TRIAGE_FLOW).expect("flow");
         let lambda = FakeLambda::new(vec![]);
         let mut caller = FakeCaller::new(vec![]);
         let only_function =
@@ -1604,7 +1593,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_endless_call_is_stopped() {
-        let flow = Flow::embedded().expect("flow");
+        let flow = Flow::from_json(TRIAGE_FLOW).expect("flow");
         let mut caller = FakeCaller::new(vec![]);
         let error = run(&flow, &contact(), &EndlessLambda, &mut caller, &params())
             .await
@@ -1648,7 +1637,7 @@ mod tests {
     #[test]
     fn a_call_can_run_on_another_task() {
         fn assert_send<T: Send>(_: &T) {}
-        let flow = Flow::embedded().expect("flow");
+        let flow = Flow::from_json(TRIAGE_FLOW).expect("flow");
         let (contact, params) = (contact(), params());
         let mut caller = FakeCaller::new(vec![]);
         let call = run(&flow, &contact, &EndlessLambda, &mut caller, &params);

@@ -69,7 +69,7 @@ struct SeedRow {
 #[test]
 fn outcome_and_score_match_the_seed_on_every_path() {
     let rows: Vec<SeedRow> =
-        serde_json::from_str(include_str!("../../tests/seed/seed_table.json")).expect("table");
+        serde_json::from_str(include_str!("../../../tests/seed/seed_table.json")).expect("table");
     assert_eq!(rows.len(), 128 + 84, "128 yes/no paths and 84 `*` paths");
     let mut yes_no_paths = 0;
     for row in rows {
