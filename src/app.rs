@@ -4,8 +4,8 @@
 
 use crate::connect::{self, CallerHasher, InputError, TurnRequest};
 use crate::domain::{
-    decide, reply_recorded, reply_replayed, CallState, Decision, Lang, Questionnaire, ReplayReason,
-    Reply, Warning,
+    decide, reply_recorded, reply_replayed, CallState, Decision, Event, Lang, Questionnaire,
+    ReplayReason, Reply, Warning,
 };
 use crate::store::{SharedStore, StoreError};
 use chrono::{DateTime, Utc};
@@ -108,21 +108,20 @@ impl App {
             score: 0,
             questionnaire: self.questionnaire,
         };
-        let reply = match within(self.budget, self.attempts(&req, &mut known)).await {
-            Some(Ok(reply)) => reply,
+        match within(self.budget, self.attempts(&req, &mut known)).await {
+            Some(Ok(reply)) => Response::from(reply),
             Some(Err(e)) => {
                 error!(error = %e, "turn failed; answering with the apology");
-                known.unavailable()
+                known.apology()
             }
             None => {
                 error!(
                     budget_ms = self.budget.as_millis() as u64,
                     "turn ran out of time; answering with the apology"
                 );
-                known.unavailable()
+                known.apology()
             }
-        };
-        Response::from(reply)
+        }
     }
 
     async fn attempts(
@@ -146,15 +145,7 @@ impl App {
             } else {
                 &req.invocation
             };
-            // One clock reading gives the events their time and their ids' time.
-            let now = (self.clock)();
-            let (decision, warning) = decide(
-                self.questionnaire,
-                &state,
-                invocation,
-                now,
-                &mut event_ids(now),
-            );
+            let (decision, warning) = decide(self.questionnaire, &state, invocation);
             match warning {
                 Some(Warning::NoTurnToken) => warn!(
                     "answer without a turn token: retries cannot be told apart for this call; \
@@ -177,10 +168,12 @@ impl App {
                     }
                     return Ok(reply_replayed(state, &history, upto)?);
                 }
-                Decision::Record {
-                    expected_version,
-                    events,
-                } => {
+                Decision::Record(kinds) => {
+                    // The envelope, stamped here and only here: one clock reading gives the
+                    // events their time and their ids' time.
+                    let now = (self.clock)();
+                    let expected_version = state.version;
+                    let events = Event::stamp(expected_version, kinds, now, &mut event_ids(now));
                     let reply = reply_recorded(state, &events)?;
                     // The snapshot is not needed any more: a store that lends its stream
                     // can then append to it in place.
@@ -314,8 +307,8 @@ struct Known {
 }
 
 impl Known {
-    fn unavailable(&self) -> Reply<'static> {
-        Reply::unavailable(self.questionnaire, self.lang, self.score)
+    fn apology(&self) -> Response {
+        Response::apology(self.questionnaire, self.lang, self.score)
     }
 }
 

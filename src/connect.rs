@@ -3,7 +3,7 @@
 //! valid domain values.
 
 use crate::domain::ContactId;
-use crate::domain::{CallFacts, Invocation, Lang, Outcome, Reply};
+use crate::domain::{CallFacts, Invocation, Lang, Outcome, Questionnaire, Reply};
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
@@ -494,15 +494,28 @@ pub fn voice_event(contact_id: &str, caller: &str, params: &[(&str, &str)]) -> V
 
 /// The response Connect gets: a flat map of strings. Its keys, in the order they are
 /// written: `continue`, `outcome`, `question`, `score`, `text`, `turn` (only those that
-/// apply). Texts are borrowed from the questionnaire; numbers are written once.
+/// apply; see docs/contracts.md, "Output"). Texts are borrowed from the questionnaire;
+/// numbers are written once.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Response {
-    cont: bool,
-    outcome: Option<Outcome>,
-    question: Option<&'static str>,
+    said: Said,
     score: Digits,
     text: &'static str,
-    turn: Option<Digits>,
+}
+
+/// What a response tells the flow.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Said {
+    /// Ask this question; the answer comes back with this turn token.
+    Ask {
+        question: &'static str,
+        turn: Digits,
+    },
+    /// The triage is over with this outcome.
+    End(Outcome),
+    /// The store could not be reached in time: a calm apology, `outcome=error`. Never an
+    /// event: nothing was recorded.
+    Apology,
 }
 
 impl Response {
@@ -510,15 +523,35 @@ impl Response {
     pub const KEYS: [&'static str; 6] =
         ["continue", "outcome", "question", "score", "text", "turn"];
 
+    /// The `outcome` of an apology (store unavailable), which no event ever records.
+    pub const APOLOGY_OUTCOME: &'static str = "error";
+
+    /// The calm apology given when the store cannot be reached, in the call's language and
+    /// with its score as far as it is known.
+    pub fn apology(q: &'static Questionnaire, lang: Lang, score: u32) -> Response {
+        Response {
+            said: Said::Apology,
+            score: Digits::new(u64::from(score)),
+            text: q.texts.error.get(lang),
+        }
+    }
+
+    /// Whether this is the apology.
+    pub fn is_apology(&self) -> bool {
+        matches!(self.said, Said::Apology)
+    }
+
     /// The value of one key, as Connect sees it.
     pub fn get(&self, key: &str) -> Option<&str> {
-        match key {
-            "continue" => Some(if self.cont { "1" } else { "0" }),
-            "outcome" => self.outcome.map(Outcome::as_str),
-            "question" => self.question,
-            "score" => Some(self.score.as_str()),
-            "text" => Some(self.text),
-            "turn" => self.turn.as_ref().map(Digits::as_str),
+        match (key, &self.said) {
+            ("continue", Said::Ask { .. }) => Some("1"),
+            ("continue", _) => Some("0"),
+            ("outcome", Said::End(o)) => Some(o.as_str()),
+            ("outcome", Said::Apology) => Some(Self::APOLOGY_OUTCOME),
+            ("question", Said::Ask { question, .. }) => Some(question),
+            ("score", _) => Some(self.score.as_str()),
+            ("text", _) => Some(self.text),
+            ("turn", Said::Ask { turn, .. }) => Some(turn.as_str()),
             _ => None,
         }
     }
@@ -540,13 +573,17 @@ impl Response {
 
 impl From<Reply<'static>> for Response {
     fn from(reply: Reply<'static>) -> Response {
+        let said = match reply {
+            Reply::Ask { question, turn, .. } => Said::Ask {
+                question,
+                turn: Digits::new(turn),
+            },
+            Reply::End { outcome, .. } => Said::End(outcome),
+        };
         Response {
-            cont: reply.cont,
-            outcome: reply.outcome,
-            question: reply.question,
-            score: Digits::new(u64::from(reply.score)),
-            text: reply.text,
-            turn: reply.turn.map(Digits::new),
+            said,
+            score: Digits::new(u64::from(reply.score())),
+            text: reply.text(),
         }
     }
 }
@@ -721,20 +758,18 @@ mod tests {
     #[test]
     fn responses_are_written_as_before() {
         let q = crate::domain::Questionnaire::embedded();
-        let reply = Reply {
-            cont: true,
+        let reply = Reply::Ask {
+            question: "fever",
             text: "Pulse 1",
-            turn: Some(12),
-            outcome: None,
+            turn: 12,
             score: 40,
-            question: Some("fever"),
         };
         // Connect's flat map, keys in alphabetical order, exactly as the old BTreeMap wrote it.
         assert_eq!(
             serde_json::to_string(&Response::from(reply)).expect("json"),
             r#"{"continue":"1","question":"fever","score":"40","text":"Pulse 1","turn":"12"}"#
         );
-        let end = Response::from(Reply::unavailable(q, Lang::En, 25));
+        let end = Response::apology(q, Lang::En, 25);
         let json = serde_json::to_string(&end).expect("json");
         assert!(
             json.starts_with(r#"{"continue":"0","outcome":"error","score":"25","text":""#),
@@ -743,10 +778,11 @@ mod tests {
         assert_eq!(end.get("turn"), None);
         assert_eq!(end.get("nonsense"), None);
         assert_eq!(end.iter().count(), 4, "{end:?}");
-        let big = Response::from(Reply {
-            turn: Some(u64::MAX),
+        let big = Response::from(Reply::Ask {
+            question: "fever",
+            text: "Pulse 1",
+            turn: u64::MAX,
             score: u32::MAX,
-            ..reply
         });
         assert_eq!(big.get("turn"), Some("18446744073709551615"));
         assert_eq!(big.get("score"), Some("4294967295"));

@@ -211,7 +211,6 @@ impl Status {
         match s {
             "abandoned" => Some(Status::Abandoned),
             "open" => Some(Status::Open),
-            "error" => None,
             o => Outcome::parse(o).map(Status::Concluded),
         }
     }

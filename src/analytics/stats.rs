@@ -103,7 +103,6 @@ impl StatsBuilder {
             Status::Concluded(Outcome::Monitor) => row.monitor += 1,
             Status::Concluded(Outcome::Clear) => row.clear += 1,
             Status::Concluded(Outcome::Exited) => row.exited += 1,
-            Status::Concluded(Outcome::Error) => {}
             Status::Abandoned => row.abandoned += 1,
             Status::Open => row.open += 1,
         }

@@ -1,12 +1,11 @@
-//! `decide`: given a call's state and one invocation, either the events to record or the
-//! point in the stream whose reply must be given again (a retry). Pure: the time and the
-//! event ids come in as arguments.
+//! `decide`: given a call's state and one invocation, either what happened (the events to
+//! record, without their envelope: [`crate::Event::stamp`] adds seq, id and time) or the
+//! point in the stream whose reply must be given again (a retry). Pure: no clock, no ids.
+//! The rules are those of the Connect contract (docs/contracts.md, "The turn").
 
-use super::event::{bounded_raw, CallFacts, Event, EventKind, Outcome, SCHEMA_VERSION};
+use super::event::{bounded_raw, CallFacts, EventKind, Outcome};
 use super::questionnaire::{Lang, Questionnaire};
 use super::state::CallState;
-use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 /// The caller's input, as Connect stored it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,11 +83,8 @@ pub enum Warning {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Append these events at `expected_version`, then reply from the new state.
-    Record {
-        expected_version: u64,
-        events: Vec<Event>,
-    },
+    /// Record these events (stamped at the state's version), then reply from the new state.
+    Record(Vec<EventKind>),
     /// Record nothing; reply from the state folded up to `upto`.
     Replay { upto: u64, reason: ReplayReason },
 }
@@ -99,17 +95,9 @@ pub fn decide(
     new_questionnaire: &Questionnaire,
     state: &CallState<'_>,
     inv: &Invocation,
-    now: DateTime<Utc>,
-    new_id: &mut dyn FnMut() -> Uuid,
 ) -> (Decision, Option<Warning>) {
     let turn_arg = TurnArg::parse(inv.turn.as_deref());
-    let mut out = Recorder {
-        turn: state.version,
-        next_seq: state.version + 1,
-        now,
-        new_id,
-        events: Vec::new(),
-    };
+    let mut out = Recorder::default();
     let Some(started) = &state.started else {
         out.push(EventKind::CallStarted {
             questionnaire: new_questionnaire.id.clone(),
@@ -122,7 +110,7 @@ pub fn decide(
             .as_deref()
             .filter(|a| !a.trim().is_empty())
             .map(|_| Warning::AnswerBeforeFirstQuestion);
-        return (out.finish(state.version), warning);
+        return (out.finish(), warning);
     };
 
     let mut warning = None;
@@ -235,28 +223,18 @@ pub fn decide(
             }
         }
     }
-    (out.finish(state.version), warning)
+    (out.finish(), warning)
 }
 
-struct Recorder<'a> {
-    turn: u64,
-    next_seq: u64,
-    now: DateTime<Utc>,
-    new_id: &'a mut dyn FnMut() -> Uuid,
-    events: Vec<Event>,
+/// The events one decision records, in order.
+#[derive(Default)]
+struct Recorder {
+    events: Vec<EventKind>,
 }
 
-impl Recorder<'_> {
+impl Recorder {
     fn push(&mut self, kind: EventKind) {
-        self.events.push(Event {
-            seq: self.next_seq,
-            event_id: (self.new_id)(),
-            at: self.now,
-            schema: SCHEMA_VERSION,
-            turn: self.turn,
-            kind,
-        });
-        self.next_seq += 1;
+        self.events.push(kind);
     }
 
     fn conclude(&mut self, outcome: Outcome, score: u32, reason: Option<String>) {
@@ -267,10 +245,7 @@ impl Recorder<'_> {
         });
     }
 
-    fn finish(self, expected_version: u64) -> Decision {
-        Decision::Record {
-            expected_version,
-            events: self.events,
-        }
+    fn finish(self) -> Decision {
+        Decision::Record(self.events)
     }
 }

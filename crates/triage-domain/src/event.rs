@@ -28,8 +28,6 @@ pub enum Outcome {
     Clear,
     /// The caller pressed `*` (or gave too many invalid inputs).
     Exited,
-    /// The store was unavailable. Never recorded: only ever a response.
-    Error,
 }
 
 impl Outcome {
@@ -39,7 +37,6 @@ impl Outcome {
             Outcome::Monitor => "monitor",
             Outcome::Clear => "clear",
             Outcome::Exited => "exited",
-            Outcome::Error => "error",
         }
     }
 
@@ -49,7 +46,6 @@ impl Outcome {
             "monitor" => Outcome::Monitor,
             "clear" => Outcome::Clear,
             "exited" => Outcome::Exited,
-            "error" => Outcome::Error,
             _ => return None,
         })
     }
@@ -163,6 +159,32 @@ pub struct Event {
     pub turn: u64,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+impl Event {
+    /// Stamps the envelope on what one turn decided: the events of a stream at `version`
+    /// get `seq` `version + 1`, `version + 2`, ..., `turn` = `version` (the turn they answer),
+    /// one time `at` and an id each from `new_id`, and this build's schema version. The one
+    /// place an event's envelope is made.
+    pub fn stamp(
+        version: u64,
+        kinds: Vec<EventKind>,
+        at: DateTime<Utc>,
+        new_id: &mut dyn FnMut() -> Uuid,
+    ) -> Vec<Event> {
+        kinds
+            .into_iter()
+            .zip(version + 1..)
+            .map(|(kind, seq)| Event {
+                seq,
+                event_id: new_id(),
+                at,
+                schema: SCHEMA_VERSION,
+                turn: version,
+                kind,
+            })
+            .collect()
+    }
 }
 
 /// Cuts caller input to [`MAX_RAW_CHARS`] characters; returns the kept text and the

@@ -1,5 +1,7 @@
-//! The pure domain: questionnaire (data), events, state, decide/evolve.
-//! No I/O, no clock, no AWS types: time and ids come in as arguments.
+//! The pure domain of connect-triage: the questionnaire (data), events, the call's state
+//! (fold/evolve), and `decide`. No I/O, no clock, no AWS types: time and ids come in as
+//! arguments (to [`Event::stamp`]). The contracts it implements (events, the turn rules)
+//! are written down in the repository's `docs/contracts.md`.
 
 pub mod decide;
 pub mod event;
@@ -12,16 +14,6 @@ pub use event::{event_from_json, CallFacts, Event, EventKind, Outcome, SCHEMA_VE
 pub use ids::{ContactId, ContactIdError};
 pub use questionnaire::{Lang, Questionnaire};
 pub use state::{CallState, FoldError, Reply};
-
-/// The reply a decision gives, folded from the history it was decided on: the new events
-/// appended for `Record`, the prefix up to `upto` for `Replay`.
-pub fn reply_after(history: &[Event], decision: &Decision) -> Result<Reply<'static>, FoldError> {
-    let state = CallState::fold(history)?;
-    match decision {
-        Decision::Record { events, .. } => reply_recorded(state, events),
-        Decision::Replay { upto, .. } => reply_replayed(state, history, *upto),
-    }
-}
 
 /// The reply once `events` (a `Record` decision's) are appended to the stream `state` is
 /// the fold of.
@@ -50,7 +42,8 @@ pub fn reply_replayed(
     announced(&CallState::fold(&history[..n])?)
 }
 
-fn announced(state: &CallState<'static>) -> Result<Reply<'static>, FoldError> {
+/// The reply `state` announces; a stream that has not started has none.
+pub fn announced(state: &CallState<'static>) -> Result<Reply<'static>, FoldError> {
     state.reply().ok_or_else(|| FoldError {
         seq: state.version,
         kind: "-",

@@ -39,30 +39,70 @@ pub struct FoldError {
     pub why: String,
 }
 
-/// What the caller is told, in domain terms (connect.rs turns it into Connect's flat map).
-/// Its texts are borrowed from the questionnaire.
+/// What the caller is told, in domain terms: either the next question is asked, or the
+/// triage is over (the service turns it into Connect's flat map). Texts are borrowed from
+/// the questionnaire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reply<'q> {
-    pub cont: bool,
-    pub text: &'q str,
-    /// Token for the next invocation (only while the call goes on).
-    pub turn: Option<u64>,
-    pub outcome: Option<Outcome>,
-    pub score: u32,
-    /// Id of the question asked (only while the call goes on).
-    pub question: Option<&'q str>,
+pub enum Reply<'q> {
+    /// Ask the pending question; the answer must come back with `turn`.
+    Ask {
+        /// Id of the question asked.
+        question: &'q str,
+        /// The question with its instructions (after an invalid key, with the apology first).
+        text: &'q str,
+        /// Token for the next invocation: the stream version this reply was computed at.
+        turn: u64,
+        score: u32,
+    },
+    /// The triage is over: say the final message.
+    End {
+        outcome: Outcome,
+        text: &'q str,
+        score: u32,
+    },
 }
 
 impl<'q> Reply<'q> {
-    /// The calm apology given when the store cannot be reached.
-    pub fn unavailable(q: &'q Questionnaire, lang: Lang, score: u32) -> Reply<'q> {
-        Reply {
-            cont: false,
-            text: q.texts.error.get(lang),
-            turn: None,
-            outcome: Some(Outcome::Error),
-            score,
-            question: None,
+    /// True while the questionnaire goes on.
+    pub fn goes_on(&self) -> bool {
+        matches!(self, Reply::Ask { .. })
+    }
+
+    /// The words to play.
+    pub fn text(&self) -> &'q str {
+        match self {
+            Reply::Ask { text, .. } | Reply::End { text, .. } => text,
+        }
+    }
+
+    /// The running score.
+    pub fn score(&self) -> u32 {
+        match self {
+            Reply::Ask { score, .. } | Reply::End { score, .. } => *score,
+        }
+    }
+
+    /// The turn token, while the call goes on.
+    pub fn turn(&self) -> Option<u64> {
+        match self {
+            Reply::Ask { turn, .. } => Some(*turn),
+            Reply::End { .. } => None,
+        }
+    }
+
+    /// The id of the question asked, while the call goes on.
+    pub fn question(&self) -> Option<&'q str> {
+        match self {
+            Reply::Ask { question, .. } => Some(question),
+            Reply::End { .. } => None,
+        }
+    }
+
+    /// How the triage ended, once it has.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self {
+            Reply::Ask { .. } => None,
+            Reply::End { outcome, .. } => Some(*outcome),
         }
     }
 }
@@ -194,15 +234,11 @@ impl<'q> CallState<'q> {
                 Outcome::Monitor => &q.texts.monitor,
                 Outcome::Clear => &q.texts.clear,
                 Outcome::Exited => &q.texts.exited,
-                Outcome::Error => &q.texts.error,
             };
-            return Some(Reply {
-                cont: false,
+            return Some(Reply::End {
+                outcome,
                 text: text.get(lang),
-                turn: None,
-                outcome: Some(outcome),
                 score: self.score,
-                question: None,
             });
         }
         let question = q.question(self.pending)?;
@@ -212,13 +248,11 @@ impl<'q> CallState<'q> {
         } else {
             &prompts.ask
         };
-        Some(Reply {
-            cont: true,
+        Some(Reply::Ask {
+            question: &question.id,
             text: text.get(lang),
-            turn: Some(self.version),
-            outcome: None,
+            turn: self.version,
             score: self.score,
-            question: Some(&question.id),
         })
     }
 }
