@@ -21,7 +21,7 @@ pub use crate::connect::Response;
 /// Load/decide/append attempts per invocation. A conflict means another invocation of the
 /// same contact won the race; after re-reading, the turn is normally a retry (no write), so
 /// a second attempt almost always settles it.
-pub const MAX_ATTEMPTS: u32 = 3;
+pub const MAX_TURN_ATTEMPTS: u32 = 3;
 
 /// Time budget for one turn's store work. Connect waits at most 8 s for a Lambda
 /// (`InvocationTimeLimitSeconds` is 1..=8); 5 s leaves room for a cold start and the trip
@@ -31,16 +31,6 @@ pub const DEFAULT_TURN_BUDGET: Duration = Duration::from_secs(5);
 /// Where a turn takes the time it records. The wall clock in production; the synthetic
 /// demo generator (`triage seed-demo`) gives calls on past days their own clock.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-/// The turn budget: [`DEFAULT_TURN_BUDGET`], or `TRIAGE_TURN_BUDGET_MS` for slow test
-/// doubles (`scripts/test-moto.sh`: moto takes seconds over what DynamoDB does in ms).
-fn budget_from_env() -> Duration {
-    std::env::var("TRIAGE_TURN_BUDGET_MS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|&ms| ms > 0)
-        .map_or(DEFAULT_TURN_BUDGET, Duration::from_millis)
-}
 
 #[derive(Clone)]
 pub struct App {
@@ -57,9 +47,15 @@ impl App {
             store,
             questionnaire: Questionnaire::embedded(),
             hasher: None,
-            budget: budget_from_env(),
+            budget: DEFAULT_TURN_BUDGET,
             clock: Arc::new(Utc::now),
         }
+    }
+
+    /// The deployment's settings: the caller-hash key and the turn budget.
+    pub fn with_settings(self, settings: &crate::Settings) -> App {
+        self.with_caller_hasher(settings.caller_hasher.clone())
+            .with_budget(settings.turn_budget.0)
     }
 
     /// Take the time of recorded events from `clock` instead of the wall clock.
@@ -130,7 +126,7 @@ impl App {
         known: &mut Known,
     ) -> Result<Reply<'static>, TurnError> {
         let mut last_conflict = None;
-        for attempt in 1..=MAX_ATTEMPTS {
+        for attempt in 1..=MAX_TURN_ATTEMPTS {
             let history = self.store.load(&req.contact_id).await?;
             let state = CallState::fold(&history)?;
             if let Some(started) = &state.started {

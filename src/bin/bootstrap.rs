@@ -1,32 +1,29 @@
-//! The Lambda function Amazon Connect invokes. Clients are built once, at cold start; every
-//! invocation is one turn of [`connect_triage::app::App`], exactly as `triage invoke` runs it.
+//! The Lambda function Amazon Connect invokes. The settings are read once and the clients
+//! built once, at cold start; every invocation is one turn of [`connect_triage::app::App`],
+//! exactly as `triage invoke` runs it.
 //!
-//! Settings (environment): `TRIAGE_TABLE` (default `triage-events`) or `TRIAGE_STORE`
-//! (`dynamodb:TABLE` / `file:PATH`), `TRIAGE_CALLER_HASH_KEY`, and the standard AWS ones.
-//! Logs: lambda_runtime's tracing subscriber (JSON when the function's log format is JSON);
-//! they never hold callers' numbers or answers.
+//! Settings (environment, read by [`Settings::from_env`]): `TRIAGE_TABLE` (default
+//! `triage-events`) or `TRIAGE_STORE` (`dynamodb:TABLE` / `file:PATH`),
+//! `TRIAGE_CALLER_HASH_KEY`, and the standard AWS ones. Logs: lambda_runtime's tracing
+//! subscriber (JSON when the function's log format is JSON); they never hold callers'
+//! numbers or answers.
 
 /// mimalloc: fewer, cheaper allocations per turn than glibc's allocator (see benches/turn_cost.rs).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use connect_triage::app::App;
-use connect_triage::cli::caller_hasher_from_env;
-use connect_triage::store::{self, StoreSpec};
+use connect_triage::{store, Settings};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::value::RawValue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let spec = match std::env::var("TRIAGE_STORE") {
-        Ok(s) if !s.is_empty() => StoreSpec::parse(&s)?,
-        _ => StoreSpec::DynamoDb(
-            std::env::var("TRIAGE_TABLE").unwrap_or_else(|_| "triage-events".to_string()),
-        ),
-    };
-    let store = store::open(&spec).await?;
-    let app = App::new(store).with_caller_hasher(caller_hasher_from_env()?);
+    let settings = Settings::from_env()?;
+    let spec = settings.lambda_store();
+    let store = store::open(&spec, &settings).await?;
+    let app = App::new(store).with_settings(&settings);
     tracing::info!(store = %spec, "ready");
     let app = &app;
     // The payload stays raw JSON: `App::handle_bytes` reads it in one borrowing pass and

@@ -432,6 +432,60 @@ impl FileStore {
     }
 }
 
+// ---- the call index of the local log ---------------------------------------------------
+
+use super::index::{CallIndex, CallStream, DayRange, StartedCall, CHANNEL};
+use crate::domain::EventKind;
+use tokio::sync::mpsc;
+
+fn file_calls(store: &FileStore, keep: impl Fn(&StartedCall) -> bool) -> CallStream {
+    let (tx, rx) = mpsc::channel(CHANNEL);
+    let calls = store.first_events().map(|firsts| {
+        let mut calls: Vec<StartedCall> = firsts
+            .into_iter()
+            .filter_map(|(contact_id, e)| match e.kind {
+                EventKind::CallStarted { facts, .. } => Some(StartedCall {
+                    contact_id,
+                    started_at: e.at,
+                    caller_hash: facts.caller_hash,
+                }),
+                _ => None,
+            })
+            .filter(|c| keep(c))
+            .collect();
+        calls.sort_by(|a, b| (a.started_at, &a.contact_id).cmp(&(b.started_at, &b.contact_id)));
+        calls
+    });
+    tokio::spawn(async move {
+        match calls {
+            Ok(calls) => {
+                for c in calls {
+                    if tx.send(Ok(c)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+            }
+        }
+    });
+    CallStream::new(rx)
+}
+
+impl CallIndex for FileStore {
+    fn calls_started(&self, days: DayRange) -> CallStream {
+        file_calls(self, |c| days.contains(c.started_at))
+    }
+
+    fn calls_by_caller(&self, caller_hash: &str, days: DayRange) -> CallStream {
+        let hash = caller_hash.to_string();
+        file_calls(self, move |c| {
+            days.contains(c.started_at) && c.caller_hash.as_deref() == Some(hash.as_str())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,10 @@
 
 pub mod dynamodb;
 pub mod file;
+pub mod index;
 pub mod memory;
+
+pub use index::{CallIndex, CallStream, DayRange, StartedCall};
 
 use crate::domain::{ContactId, Event};
 use async_trait::async_trait;
@@ -166,15 +169,26 @@ pub enum StoreSpec {
     Memory,
 }
 
+/// A store spec that names no store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown store {0:?}: use file:PATH, dynamodb:TABLE or memory")]
+pub struct UnknownStore(pub String);
+
 impl StoreSpec {
-    pub fn parse(s: &str) -> Result<StoreSpec, String> {
-        let hint = "use file:PATH, dynamodb:TABLE or memory";
+    pub fn parse(s: &str) -> Result<StoreSpec, UnknownStore> {
         match s.split_once(':') {
             Some(("file", p)) if !p.is_empty() => Ok(StoreSpec::File(p.into())),
             Some(("dynamodb", t)) if !t.is_empty() => Ok(StoreSpec::DynamoDb(t.into())),
             _ if s == "memory" => Ok(StoreSpec::Memory),
-            _ => Err(format!("unknown store {s:?}: {hint}")),
+            _ => Err(UnknownStore(s.to_string())),
         }
+    }
+}
+
+impl std::str::FromStr for StoreSpec {
+    type Err = UnknownStore;
+    fn from_str(s: &str) -> Result<StoreSpec, UnknownStore> {
+        StoreSpec::parse(s)
     }
 }
 
@@ -191,16 +205,21 @@ impl fmt::Display for StoreSpec {
 pub type SharedStore = Arc<dyn EventStore>;
 
 /// Opens the store a spec names. DynamoDB takes its endpoint, region and credentials from
-/// the standard AWS settings (`AWS_ENDPOINT_URL`, `AWS_REGION`, profiles, roles).
-pub async fn open(spec: &StoreSpec) -> Result<SharedStore, StoreError> {
+/// the standard AWS settings (`AWS_ENDPOINT_URL`, `AWS_REGION`, profiles, roles), the rest
+/// from `settings`.
+pub async fn open(spec: &StoreSpec, settings: &crate::Settings) -> Result<SharedStore, StoreError> {
     Ok(match spec {
         StoreSpec::File(path) => Arc::new(file::FileStore::open(path)?),
         StoreSpec::Memory => Arc::new(memory::MemoryStore::new()),
         StoreSpec::DynamoDb(table) => {
-            Arc::new(dynamodb::DynamoStore::from_env(table.clone()).await?)
+            Arc::new(dynamodb::DynamoStore::open(table.clone(), settings).await?)
         }
     })
 }
+
+/// A store that is also a call index: what analysts read.
+pub trait IndexedStore: EventStore + CallIndex {}
+impl<T: EventStore + CallIndex> IndexedStore for T {}
 
 #[cfg(test)]
 mod tests {

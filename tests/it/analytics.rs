@@ -3,12 +3,12 @@
 //! DynamoDB Local (by-day index sharded and paginated), checked against each other.
 
 use crate::helpers;
-use connect_triage::analytics::calls::{calls, CallRow};
-use connect_triage::analytics::demo::{seed_demo, DemoPlan, DEMO_HASH_KEY};
-use connect_triage::analytics::index::day_keys;
-use connect_triage::analytics::stats::stats;
-use connect_triage::analytics::{CallQuery, DayRange, Reader, Status};
 use connect_triage::connect::CallerHasher;
+use connect_triage::read::calls::{calls, CallRow};
+use connect_triage::read::stats::stats;
+use connect_triage::read::{CallQuery, DayRange, Reader, Status};
+use connect_triage::sim::demo::{seed_demo, DemoPlan, DEMO_HASH_KEY};
+use connect_triage::store::dynamodb::index::day_keys;
 use connect_triage::store::dynamodb::{DynamoOptions, BY_DAY_INDEX, DAY_SHARD};
 use connect_triage::store::file::FileStore;
 use connect_triage::store::SharedStore;
@@ -533,9 +533,9 @@ fn the_report_draws_its_charts_in_a_browser() {
 
 #[tokio::test]
 async fn a_silent_call_is_open_then_abandoned_at_its_pending_question() {
-    use connect_triage::analytics::summarize;
     use connect_triage::app::App;
     use connect_triage::domain::ContactId;
+    use connect_triage::read::summarize;
     use connect_triage::store::memory::MemoryStore;
     use connect_triage::store::EventStore;
     let store = Arc::new(MemoryStore::new());
@@ -585,13 +585,13 @@ struct Lazy {
     produced: Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl connect_triage::analytics::CallIndex for Lazy {
-    fn calls_started(&self, _: DayRange) -> connect_triage::analytics::CallStream {
+impl connect_triage::read::CallIndex for Lazy {
+    fn calls_started(&self, _: DayRange) -> connect_triage::read::CallStream {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let (n, produced) = (self.n, self.produced.clone());
         tokio::spawn(async move {
             for i in 0..n {
-                let call = connect_triage::analytics::StartedCall {
+                let call = connect_triage::read::StartedCall {
                     contact_id: connect_triage::domain::ContactId::parse(&format!("lazy-{i}"))
                         .expect("id"),
                     started_at: range().start(),
@@ -603,10 +603,10 @@ impl connect_triage::analytics::CallIndex for Lazy {
                 produced.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
         });
-        connect_triage::analytics::CallStream::new(rx)
+        connect_triage::read::CallStream::new(rx)
     }
 
-    fn calls_by_caller(&self, _: &str, days: DayRange) -> connect_triage::analytics::CallStream {
+    fn calls_by_caller(&self, _: &str, days: DayRange) -> connect_triage::read::CallStream {
         self.calls_started(days)
     }
 }
@@ -662,8 +662,8 @@ impl std::io::Write for Watch {
 
 #[tokio::test]
 async fn export_streams_rows_while_the_index_is_still_being_read() {
-    use connect_triage::analytics::export::{export, ExportFormat};
-    use connect_triage::analytics::LOAD_AHEAD;
+    use connect_triage::read::export::{export, ExportFormat};
+    use connect_triage::read::LOAD_AHEAD;
     let produced = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let reader = Reader {
         events: Arc::new(SameHistory),

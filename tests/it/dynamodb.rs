@@ -8,7 +8,7 @@ use crate::helpers::{
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use connect_triage::domain::ContactId;
-use connect_triage::migrate::{migrate, Migrations};
+use connect_triage::store::dynamodb::migrate::{migrate, Migrations};
 use connect_triage::store::dynamodb::{
     client_from_env, day_shard, sdk_config, DynamoOptions, DynamoStore, Item, BY_CALLER_INDEX,
     BY_DAY_INDEX, MIGRATIONS_KEY,
@@ -137,7 +137,7 @@ async fn options_shape_ttl_and_shards() {
     let opts = DynamoOptions {
         retention_days: 30,
         day_shards: 1,
-        page_limit: None,
+        ..DynamoOptions::default()
     };
     let (store, _) = dynamodb_store_with(opts).await;
     let id = contact();
@@ -326,7 +326,7 @@ async fn migrate_adopts_a_table_made_elsewhere() {
 #[tokio::test]
 async fn service_and_transport_errors_are_unavailable() {
     crate::helpers::endpoint();
-    let conf = sdk_config().await;
+    let conf = sdk_config(&connect_triage::Settings::from_env().expect("settings").sdk).await;
     // A table that does not exist.
     let client = aws_sdk_dynamodb::Client::new(&conf);
     let store = DynamoStore::new(client, "no-such-table".into(), DynamoOptions::default());

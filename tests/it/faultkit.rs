@@ -17,9 +17,11 @@ use tokio::sync::watch;
 
 /// A DynamoDB client on `endpoint`, with the crate's own SDK settings (timeouts, retries).
 pub async fn client_at(endpoint: &str) -> Client {
-    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await)
-        .endpoint_url(endpoint)
-        .build();
+    let conf = aws_sdk_dynamodb::config::Builder::from(
+        &sdk_config(&connect_triage::Settings::from_env().expect("settings").sdk).await,
+    )
+    .endpoint_url(endpoint)
+    .build();
     Client::from_conf(conf)
 }
 

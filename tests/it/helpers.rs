@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use connect_triage::domain::ContactId;
 use connect_triage::domain::{CallFacts, Event, EventKind, Lang, Outcome, SCHEMA_VERSION};
-use connect_triage::migrate::{migrate, MigrateReport, Migrations};
+use connect_triage::store::dynamodb::migrate::{migrate, MigrateReport, Migrations};
 use connect_triage::store::dynamodb::{client_from_env, DynamoOptions, DynamoStore};
 use uuid::Uuid;
 

@@ -50,9 +50,11 @@ impl Intercept for Wire {
 async fn one_read_one_write_per_answer_one_read_per_retry() {
     let (plain, table) = dynamodb_store().await;
     let wire = Wire::default();
-    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await)
-        .interceptor(wire.clone())
-        .build();
+    let config = aws_sdk_dynamodb::config::Builder::from(
+        &sdk_config(&connect_triage::Settings::from_env().expect("settings").sdk).await,
+    )
+    .interceptor(wire.clone())
+    .build();
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::from_conf(config),
         table,
@@ -90,14 +92,16 @@ async fn one_read_one_write_per_answer_one_read_per_retry() {
 /// call by its key: never a Scan of the table.
 #[tokio::test]
 async fn analysts_reads_query_the_indexes_and_never_scan() {
-    use connect_triage::analytics::calls::calls;
-    use connect_triage::analytics::{CallQuery, DayRange, Reader};
+    use connect_triage::read::calls::calls;
+    use connect_triage::read::{CallQuery, DayRange, Reader};
 
     let (plain, table) = dynamodb_store().await;
     let wire = Wire::default();
-    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await)
-        .interceptor(wire.clone())
-        .build();
+    let config = aws_sdk_dynamodb::config::Builder::from(
+        &sdk_config(&connect_triage::Settings::from_env().expect("settings").sdk).await,
+    )
+    .interceptor(wire.clone())
+    .build();
     let store = Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::from_conf(config),
         table,

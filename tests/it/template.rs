@@ -5,8 +5,8 @@
 //! The template uses long-form intrinsics only (`Fn::Sub:`, `Ref:`), so it is plain YAML.
 
 use connect_triage::app::App;
-use connect_triage::call::{parse_answers, AppLambda, TerminalCaller, LOCAL_QUEUE_ARN};
 use connect_triage::flow::{self, CallEnd, Contact, Flow};
+use connect_triage::sim::call::{parse_answers, AppLambda, TerminalCaller, LOCAL_QUEUE_ARN};
 use connect_triage::store::memory::MemoryStore;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

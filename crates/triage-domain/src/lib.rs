@@ -12,7 +12,7 @@ pub mod state;
 pub use decide::{decide, Answer, Decision, Invocation, ReplayReason, TurnArg, Warning};
 pub use event::{event_from_json, CallFacts, Event, EventKind, Outcome, SCHEMA_VERSION};
 pub use ids::{ContactId, ContactIdError};
-pub use questionnaire::{Lang, Questionnaire};
+pub use questionnaire::{Lang, Questionnaire, UnknownLang};
 pub use state::{CallState, FoldError, Reply};
 
 /// The reply once `events` (a `Record` decision's) are appended to the stream `state` is

@@ -33,6 +33,24 @@ impl Lang {
     }
 }
 
+/// A language code that is not one this service speaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("use es or en")]
+pub struct UnknownLang;
+
+impl std::str::FromStr for Lang {
+    type Err = UnknownLang;
+    fn from_str(s: &str) -> Result<Lang, UnknownLang> {
+        Lang::parse(s).ok_or(UnknownLang)
+    }
+}
+
+impl std::fmt::Display for Lang {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A text in every supported language.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Localized {

@@ -1,18 +1,23 @@
-//! Amazon Connect's side of the contract (DESIGN.md §2): a ContactFlowEvent in, a flat
-//! map of strings out. The event is checked here, once, so the rest of the code only sees
-//! valid domain values.
+//! Amazon Connect's side of the contract (docs/contracts.md, "The Connect <-> Lambda
+//! contract"): a ContactFlowEvent in ([`parse_bytes`], read by [`wire`] in one borrowing
+//! pass), a flat map of strings out ([`Response`]). The event is checked here, once, so the
+//! rest of the code only sees valid domain values.
+
+mod caller;
+mod response;
+mod wire;
+
+pub use caller::{CallerHasher, CallerKeyError, CallerNumber};
+pub use response::Response;
 
 use crate::domain::ContactId;
-use crate::domain::{CallFacts, Invocation, Lang, Outcome, Questionnaire, Reply};
-use hmac::{Hmac, Mac};
+use crate::domain::{CallFacts, Invocation, Lang};
 use serde_json::{Map, Value};
-use sha2::Sha256;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 /// Largest invocation accepted by `triage invoke` (Connect's own events are a few KB; a
 /// Lambda payload is at most 6 MB). Larger input is refused before it is parsed.
-pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+pub const MAX_INVOCATION_BYTES: usize = 1024 * 1024;
 
 /// Longest contact-data value kept in an event (ids, channel, method).
 const MAX_FACT_CHARS: usize = 256;
@@ -22,7 +27,7 @@ const MAX_FACT_CHARS: usize = 256;
 pub enum InputError {
     #[error("the invocation is not JSON: {0}")]
     NotJson(String),
-    #[error("the invocation is {0} bytes; at most {MAX_EVENT_BYTES} are accepted")]
+    #[error("the invocation is {0} bytes; at most {MAX_INVOCATION_BYTES} are accepted")]
     TooLarge(usize),
     #[error("the invocation is not a Connect ContactFlowEvent: {0}")]
     NotContactFlowEvent(String),
@@ -51,47 +56,9 @@ impl TurnRequest {
     }
 }
 
-/// Keyed hash of callers' numbers (HMAC-SHA256, hex): stable, so repeat callers can be
-/// found, and useless without the key.
-#[derive(Clone)]
-pub struct CallerHasher {
-    mac: Hmac<Sha256>,
-}
-
-impl std::fmt::Debug for CallerHasher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CallerHasher(..)")
-    }
-}
-
-impl CallerHasher {
-    /// A hasher with `key`; keys shorter than 16 bytes are refused.
-    pub fn new(key: &[u8]) -> Result<CallerHasher, String> {
-        if key.len() < 16 {
-            return Err("the caller hash key must be at least 16 bytes".into());
-        }
-        let mac = Hmac::<Sha256>::new_from_slice(key).map_err(|e| e.to_string())?;
-        Ok(CallerHasher { mac })
-    }
-
-    pub fn hash(&self, number: &str) -> String {
-        let normalised: String = number
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == '+')
-            .collect();
-        let mut mac = self.mac.clone();
-        mac.update(normalised.as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-}
-
 /// Parses raw bytes (the Lambda payload, or stdin of `triage invoke`).
 pub fn parse_bytes(bytes: &[u8], hasher: Option<&CallerHasher>) -> Result<TurnRequest, InputError> {
-    if bytes.len() > MAX_EVENT_BYTES {
+    if bytes.len() > MAX_INVOCATION_BYTES {
         return Err(InputError::TooLarge(bytes.len()));
     }
     // One pass over the bytes, borrowing strings from them and skipping what is not read.
@@ -201,269 +168,6 @@ fn from_wire(
     })
 }
 
-/// The ContactFlowEvent as it arrives, reduced to what a turn reads. Strings are borrowed
-/// from the input where they hold no escapes. Leniencies are those of Connect itself:
-/// endpoints are null for chats and tasks; attribute and parameter values may be numbers,
-/// booleans or null (numbers and booleans count as their text, null as absent; nested
-/// values are ignored); every other field is skipped unread.
-mod wire {
-    use serde::de::value::MapAccessDeserializer;
-    use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-    use serde::Deserialize;
-    use serde_json::Number;
-    use std::borrow::Cow;
-    use std::fmt;
-    use std::marker::PhantomData;
-
-    #[derive(Deserialize)]
-    pub struct Event<'a> {
-        #[serde(rename = "Details", borrow)]
-        pub details: Obj<Details<'a>>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct Details<'a> {
-        #[serde(rename = "ContactData", borrow)]
-        pub contact_data: Obj<ContactData<'a>>,
-        #[serde(rename = "Parameters", default, borrow)]
-        pub parameters: Picked<'a>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct ContactData<'a> {
-        #[serde(rename = "ContactId", default, borrow)]
-        pub contact_id: Field<'a>,
-        #[serde(rename = "Channel", default, borrow)]
-        pub channel: Option<Text<'a>>,
-        #[serde(rename = "InitiationMethod", default, borrow)]
-        pub initiation_method: Option<Text<'a>>,
-        #[serde(rename = "InitialContactId", default, borrow)]
-        pub initial_contact_id: Option<Text<'a>>,
-        #[serde(rename = "PreviousContactId", default, borrow)]
-        pub previous_contact_id: Option<Text<'a>>,
-        /// Null for chats and tasks; anything but an object holds no address.
-        #[serde(rename = "CustomerEndpoint", default, borrow)]
-        pub customer_endpoint: Picked<'a>,
-        #[serde(rename = "Attributes", default, borrow)]
-        pub attributes: Picked<'a>,
-    }
-
-    /// A JSON object read as `T`. (Serde's derived structs also take arrays, by position,
-    /// which no ContactFlowEvent is.)
-    pub struct Obj<T>(pub T);
-
-    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V<T>(PhantomData<T>);
-            impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-                type Value = Obj<T>;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("a JSON object")
-                }
-                fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Obj<T>, A::Error> {
-                    T::deserialize(MapAccessDeserializer::new(a)).map(Obj)
-                }
-            }
-            d.deserialize_map(V(PhantomData))
-        }
-    }
-
-    /// A string, borrowed when it can be.
-    pub struct Text<'a>(pub Cow<'a, str>);
-
-    impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Text<'de>;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("a string")
-                }
-                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
-                    Ok(Text(Cow::Borrowed(v)))
-                }
-                fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
-                    Ok(Text(Cow::Owned(v.to_string())))
-                }
-                fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
-                    Ok(Text(Cow::Owned(v)))
-                }
-            }
-            d.deserialize_str(V)
-        }
-    }
-
-    /// Any JSON value, keeping strings (borrowed when they can be) and scalars, only the
-    /// kind of an array, and only what a turn reads of an object (the rest is skipped).
-    enum Loose<'a> {
-        Text(Cow<'a, str>),
-        Number(Number),
-        Bool(bool),
-        Null,
-        Array,
-        Object(Picked<'a>),
-    }
-
-    impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Loose<'de>;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("any JSON value")
-                }
-                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Loose<'de>, E> {
-                    Ok(Loose::Text(Cow::Borrowed(v)))
-                }
-                fn visit_str<E>(self, v: &str) -> Result<Loose<'de>, E> {
-                    Ok(Loose::Text(Cow::Owned(v.to_string())))
-                }
-                fn visit_string<E>(self, v: String) -> Result<Loose<'de>, E> {
-                    Ok(Loose::Text(Cow::Owned(v)))
-                }
-                fn visit_bool<E>(self, v: bool) -> Result<Loose<'de>, E> {
-                    Ok(Loose::Bool(v))
-                }
-                fn visit_i64<E>(self, v: i64) -> Result<Loose<'de>, E> {
-                    Ok(Loose::Number(v.into()))
-                }
-                fn visit_u64<E>(self, v: u64) -> Result<Loose<'de>, E> {
-                    Ok(Loose::Number(v.into()))
-                }
-                fn visit_f64<E>(self, v: f64) -> Result<Loose<'de>, E> {
-                    Ok(Number::from_f64(v).map_or(Loose::Null, Loose::Number))
-                }
-                fn visit_unit<E>(self) -> Result<Loose<'de>, E> {
-                    Ok(Loose::Null)
-                }
-                fn visit_none<E>(self) -> Result<Loose<'de>, E> {
-                    Ok(Loose::Null)
-                }
-                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Loose<'de>, A::Error> {
-                    while a.next_element::<IgnoredAny>()?.is_some() {}
-                    Ok(Loose::Array)
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Loose<'de>, A::Error> {
-                    let mut p = Picked::default();
-                    while let Some(key) = a.next_key::<Text<'de>>()? {
-                        let slot = match &*key.0 {
-                            "turn" => &mut p.turn,
-                            "answer" => &mut p.answer,
-                            "lang" => &mut p.lang,
-                            "Address" => &mut p.address,
-                            _ => {
-                                a.next_value::<IgnoredAny>()?;
-                                continue;
-                            }
-                        };
-                        *slot = scalar_text(a.next_value::<Loose<'de>>()?);
-                    }
-                    Ok(Loose::Object(p))
-                }
-            }
-            d.deserialize_any(V)
-        }
-    }
-
-    impl Loose<'_> {
-        /// What the value is, for people: "a string", "null", "a number", ...
-        fn kind(&self) -> &'static str {
-            match self {
-                Loose::Text(_) => "a string",
-                Loose::Number(_) => "a number",
-                Loose::Bool(_) => "a boolean",
-                Loose::Null => "null",
-                Loose::Array => "an array",
-                Loose::Object(_) => "an object",
-            }
-        }
-    }
-
-    /// What a JSON value is, for people (see [`Loose`]).
-    pub fn kind_of(v: &serde_json::Value) -> &'static str {
-        Loose::deserialize(v).map_or("unreadable", |l| l.kind())
-    }
-
-    /// A field that must be a string, remembering what it was when it is not.
-    #[derive(Default)]
-    pub enum Field<'a> {
-        #[default]
-        Missing,
-        Text(Cow<'a, str>),
-        /// Present but not a string: "null", "a number", ...
-        Other(&'static str),
-    }
-
-    impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            Ok(match Loose::deserialize(d)? {
-                Loose::Text(t) => Field::Text(t),
-                other => Field::Other(other.kind()),
-            })
-        }
-    }
-
-    /// The values a turn reads from a flat map of strings (Parameters or Attributes).
-    #[derive(Default)]
-    pub struct Picked<'a> {
-        pub turn: Option<Cow<'a, str>>,
-        pub answer: Option<Cow<'a, str>>,
-        pub lang: Option<Cow<'a, str>>,
-        /// An endpoint's `Address` (the caller's number in `CustomerEndpoint`).
-        pub address: Option<Cow<'a, str>>,
-    }
-
-    /// One value of a flat map as text: strings as they are, numbers and booleans as their
-    /// JSON text; `None` for null and nested values.
-    fn scalar_text(v: Loose<'_>) -> Option<Cow<'_, str>> {
-        match v {
-            Loose::Text(t) => Some(t),
-            Loose::Number(n) => Some(Cow::Owned(n.to_string())),
-            Loose::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
-            Loose::Null | Loose::Array | Loose::Object(_) => None,
-        }
-    }
-
-    impl<'de: 'a, 'a> Deserialize<'de> for Picked<'a> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            // Anything but an object holds none of the values a turn reads.
-            Ok(match Loose::deserialize(d)? {
-                Loose::Object(picked) => picked,
-                _ => Picked::default(),
-            })
-        }
-    }
-}
-
-/// The caller's number, kept only until it is hashed (on a call's first invocation), with
-/// the key to hash it. Its `Debug` never shows the number.
-#[derive(Clone)]
-pub struct CallerNumber {
-    number: String,
-    hasher: CallerHasher,
-}
-
-impl CallerNumber {
-    /// The keyed hash that is stored (HMAC-SHA256, hex).
-    pub fn hash(&self) -> String {
-        self.hasher.hash(&self.number)
-    }
-}
-
-impl std::fmt::Debug for CallerNumber {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CallerNumber(<redacted>)")
-    }
-}
-
-impl PartialEq for CallerNumber {
-    fn eq(&self, other: &Self) -> bool {
-        self.hash() == other.hash()
-    }
-}
-
-impl Eq for CallerNumber {}
-
 /// A voice contact's ContactFlowEvent as Amazon Connect sends it, with these Parameters
 /// (the flow's Lambda invocation attributes). For the synthetic callers of `seed-demo` and
 /// `loadtest`, the tests and the benchmarks.
@@ -482,7 +186,7 @@ pub fn voice_event(contact_id: &str, caller: &str, params: &[(&str, &str)]) -> V
                 "CustomerEndpoint": {"Address": caller, "Type": "TELEPHONE_NUMBER"},
                 "InitialContactId": contact_id,
                 "InitiationMethod": "INBOUND",
-                "InstanceARN": crate::call::LOCAL_INSTANCE_ARN,
+                "InstanceARN": crate::sim::call::LOCAL_INSTANCE_ARN,
                 "PreviousContactId": contact_id,
                 "Queue": null,
                 "SystemEndpoint": {"Address": "+34900000000", "Type": "TELEPHONE_NUMBER"}
@@ -492,147 +196,10 @@ pub fn voice_event(contact_id: &str, caller: &str, params: &[(&str, &str)]) -> V
     })
 }
 
-/// The response Connect gets: a flat map of strings. Its keys, in the order they are
-/// written: `continue`, `outcome`, `question`, `score`, `text`, `turn` (only those that
-/// apply; see docs/contracts.md, "Output"). Texts are borrowed from the questionnaire;
-/// numbers are written once.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Response {
-    said: Said,
-    score: Digits,
-    text: &'static str,
-}
-
-/// What a response tells the flow.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Said {
-    /// Ask this question; the answer comes back with this turn token.
-    Ask {
-        question: &'static str,
-        turn: Digits,
-    },
-    /// The triage is over with this outcome.
-    End(Outcome),
-    /// The store could not be reached in time: a calm apology, `outcome=error`. Never an
-    /// event: nothing was recorded.
-    Apology,
-}
-
-impl Response {
-    /// Every key a response can hold, in the order they are written.
-    pub const KEYS: [&'static str; 6] =
-        ["continue", "outcome", "question", "score", "text", "turn"];
-
-    /// The `outcome` of an apology (store unavailable), which no event ever records.
-    pub const APOLOGY_OUTCOME: &'static str = "error";
-
-    /// The calm apology given when the store cannot be reached, in the call's language and
-    /// with its score as far as it is known.
-    pub fn apology(q: &'static Questionnaire, lang: Lang, score: u32) -> Response {
-        Response {
-            said: Said::Apology,
-            score: Digits::new(u64::from(score)),
-            text: q.texts.error.get(lang),
-        }
-    }
-
-    /// Whether this is the apology.
-    pub fn is_apology(&self) -> bool {
-        matches!(self.said, Said::Apology)
-    }
-
-    /// The value of one key, as Connect sees it.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        match (key, &self.said) {
-            ("continue", Said::Ask { .. }) => Some("1"),
-            ("continue", _) => Some("0"),
-            ("outcome", Said::End(o)) => Some(o.as_str()),
-            ("outcome", Said::Apology) => Some(Self::APOLOGY_OUTCOME),
-            ("question", Said::Ask { question, .. }) => Some(question),
-            ("score", _) => Some(self.score.as_str()),
-            ("text", _) => Some(self.text),
-            ("turn", Said::Ask { turn, .. }) => Some(turn.as_str()),
-            _ => None,
-        }
-    }
-
-    /// The keys present and their values, in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
-        Self::KEYS
-            .iter()
-            .filter_map(move |&k| self.get(k).map(|v| (k, v)))
-    }
-
-    /// The response as an owned map (for the flow interpreter and tests).
-    pub fn to_map(&self) -> BTreeMap<String, String> {
-        self.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-}
-
-impl From<Reply<'static>> for Response {
-    fn from(reply: Reply<'static>) -> Response {
-        let said = match reply {
-            Reply::Ask { question, turn, .. } => Said::Ask {
-                question,
-                turn: Digits::new(turn),
-            },
-            Reply::End { outcome, .. } => Said::End(outcome),
-        };
-        Response {
-            said,
-            score: Digits::new(u64::from(reply.score())),
-            text: reply.text(),
-        }
-    }
-}
-
-impl serde::Serialize for Response {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(None)?;
-        for (k, v) in self.iter() {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
-    }
-}
-
-impl std::fmt::Debug for Response {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
-    }
-}
-
-/// A number's decimal digits, kept inline (no allocation).
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Digits {
-    buf: [u8; 20],
-    len: u8,
-}
-
-impl Digits {
-    fn new(n: u64) -> Digits {
-        let mut itoa = itoa::Buffer::new();
-        let text = itoa.format(n).as_bytes();
-        let mut buf = [0u8; 20];
-        buf[..text.len()].copy_from_slice(text);
-        Digits {
-            buf,
-            len: text.len() as u8,
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        // Only ASCII digits are ever stored.
-        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Reply;
     use serde_json::json;
 
     fn event(attrs: Value, params: Value) -> Value {
@@ -704,10 +271,10 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("a number"));
-        let big = vec![b' '; MAX_EVENT_BYTES + 1];
+        let big = vec![b' '; MAX_INVOCATION_BYTES + 1];
         assert_eq!(
             parse_bytes(&big, None),
-            Err(InputError::TooLarge(MAX_EVENT_BYTES + 1))
+            Err(InputError::TooLarge(MAX_INVOCATION_BYTES + 1))
         );
     }
 

@@ -8,8 +8,9 @@
 use crate::app::App;
 use crate::connect::CallerHasher;
 use crate::store::SharedStore;
-use anyhow::{bail, Context};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rand::{Rng as _, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -41,19 +42,39 @@ pub struct DemoReport {
     pub turns: u64,
 }
 
-/// splitmix64: a small, fixed PRNG (the same numbers for the same seed, everywhere).
-struct Rng(u64);
+/// Why demo data could not be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("--calls and --days must be at least 1")]
+    Empty,
+    #[error("demo day out of range")]
+    DayOutOfRange,
+    #[error("demo call {contact_id}")]
+    Refused {
+        contact_id: String,
+        #[source]
+        source: crate::connect::InputError,
+    },
+    #[error("the store failed during demo call {contact_id}: {response}")]
+    StoreFailed {
+        contact_id: String,
+        response: String,
+    },
+    #[error("a demo call task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// The demo's random numbers: ChaCha8, whose stream for a seed is fixed (rand_chacha
+/// documents it as reproducible across platforms and releases), so a seed always gives the
+/// same calls.
+struct Rng(ChaCha8Rng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+    fn seeded(seed: u64) -> Rng {
+        Rng(ChaCha8Rng::seed_from_u64(seed))
     }
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.0.random_range(0..n.max(1))
     }
     /// True with probability `p` percent.
     fn chance(&mut self, p: u64) -> bool {
@@ -72,12 +93,12 @@ async fn play(
     clock: Arc<AtomicI64>,
     plan: &DemoPlan,
     i: u32,
-) -> anyhow::Result<(u64, bool)> {
-    let mut rng = Rng(plan.seed ^ (u64::from(i) + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+) -> Result<(u64, bool), DemoError> {
+    let mut rng = Rng::seeded(plan.seed ^ (u64::from(i) + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
     let day = plan
         .first_day
         .checked_add_signed(Duration::days(rng.below(u64::from(plan.days.max(1))) as i64))
-        .context("demo day out of range")?;
+        .ok_or(DemoError::DayOutOfRange)?;
     // Between 07:00 and 22:00 UTC.
     let start = day.and_time(chrono::NaiveTime::MIN).and_utc()
         + Duration::seconds(7 * 3600 + rng.below(15 * 3600) as i64)
@@ -90,9 +111,14 @@ async fn play(
     let lang = if rng.chance(80) { "es" } else { "en" };
 
     let mut turns = 1u64;
+    let refused = |source| DemoError::Refused {
+        contact_id: contact_id.clone(),
+        source,
+    };
     let mut resp = app
         .handle_value(event(&contact_id, &caller, &[("lang", lang)]))
-        .await?;
+        .await
+        .map_err(refused)?;
     let mut position = 0usize;
     while resp.get("continue") == Some("1") {
         clock.fetch_add(3_000 + rng.below(12_000) as i64, Ordering::SeqCst);
@@ -117,14 +143,18 @@ async fn play(
                 &caller,
                 &[("answer", answer), ("turn", &turn), ("lang", lang)],
             ))
-            .await?;
+            .await
+            .map_err(refused)?;
         turns += 1;
         if answer != "7" {
             position += 1;
         }
     }
     if resp.get("outcome") == Some("error") {
-        bail!("the store failed during demo call {contact_id}: {resp:?}");
+        return Err(DemoError::StoreFailed {
+            contact_id,
+            response: format!("{resp:?}"),
+        });
     }
     Ok((turns, false))
 }
@@ -135,9 +165,9 @@ pub async fn seed_demo(
     plan: &DemoPlan,
     hasher: CallerHasher,
     mut progress: impl FnMut(u32),
-) -> anyhow::Result<DemoReport> {
+) -> Result<DemoReport, DemoError> {
     if plan.calls == 0 || plan.days == 0 {
-        bail!("--calls and --days must be at least 1");
+        return Err(DemoError::Empty);
     }
     let base = App::new(store).with_caller_hasher(Some(hasher));
     let mut report = DemoReport::default();
@@ -159,7 +189,7 @@ pub async fn seed_demo(
         let Some(done) = running.join_next().await else {
             return Ok(report);
         };
-        let (turns, hung_up) = done.context("a demo call task failed")??;
+        let (turns, hung_up) = done.map_err(DemoError::Task)??;
         report.calls += 1;
         report.turns += turns;
         report.hung_up += u32::from(hung_up);

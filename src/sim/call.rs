@@ -18,7 +18,7 @@ pub const LOCAL_QUEUE_ARN: &str =
     "arn:aws:connect:local:000000000000:instance/local/queue/hospital-triage";
 
 /// The flow that `template.yaml` deploys (`connect/triage-flow.json`), embedded at build time.
-pub const TRIAGE_FLOW_JSON: &str = include_str!("../connect/triage-flow.json");
+pub const TRIAGE_FLOW_JSON: &str = include_str!("../../connect/triage-flow.json");
 
 /// [`TRIAGE_FLOW_JSON`], parsed and checked.
 pub fn triage_flow() -> Result<Flow, flow::FlowError> {
@@ -51,14 +51,23 @@ pub enum Press {
     Timeout,
 }
 
+/// A scripted answer that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswersError {
+    #[error("an empty answer in --answers: use t for a timeout")]
+    Empty,
+    #[error("answer {0:?} is longer than 8 keys")]
+    TooLong(String),
+}
+
 /// Parses `--answers 1,0,*,t`: digits or keys as typed, `t`/`timeout` for no key at all.
-pub fn parse_answers(s: &str) -> Result<Vec<Press>, String> {
+pub fn parse_answers(s: &str) -> Result<Vec<Press>, AnswersError> {
     s.split(',')
         .map(|a| a.trim())
         .map(|a| match a {
             "t" | "timeout" => Ok(Press::Timeout),
-            "" => Err("an empty answer in --answers: use t for a timeout".to_string()),
-            a if a.chars().count() > 8 => Err(format!("answer {a:?} is longer than 8 keys")),
+            "" => Err(AnswersError::Empty),
+            a if a.chars().count() > 8 => Err(AnswersError::TooLong(a.to_string())),
             a => Ok(Press::Keys(a.to_string())),
         })
         .collect()

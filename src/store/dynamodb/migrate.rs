@@ -35,17 +35,20 @@ use std::time::{Duration, Instant};
 const EMBEDDED: &[(&str, &str)] = &[
     (
         "0001_create_table.json",
-        include_str!("../migrations/0001_create_table.json"),
+        include_str!("../../../migrations/0001_create_table.json"),
     ),
     (
         "0002_by_day_index.json",
-        include_str!("../migrations/0002_by_day_index.json"),
+        include_str!("../../../migrations/0002_by_day_index.json"),
     ),
     (
         "0003_by_caller_index.json",
-        include_str!("../migrations/0003_by_caller_index.json"),
+        include_str!("../../../migrations/0003_by_caller_index.json"),
     ),
-    ("0004_ttl.json", include_str!("../migrations/0004_ttl.json")),
+    (
+        "0004_ttl.json",
+        include_str!("../../../migrations/0004_ttl.json"),
+    ),
 ];
 
 /// Longest wait for the table or an index to become ACTIVE. A new table is ACTIVE in

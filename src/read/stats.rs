@@ -198,7 +198,7 @@ pub async fn stats(
     reader: &Reader,
     query: &CallQuery,
     mut progress: impl FnMut(u64),
-) -> anyhow::Result<Stats> {
+) -> Result<Stats, super::ReadError> {
     let mut b = StatsBuilder::new(query.days);
     let mut n = 0u64;
     for_each_call(reader, query, |s, _| {

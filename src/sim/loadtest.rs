@@ -71,18 +71,18 @@ impl Report {
     }
 }
 
-/// A small xorshift: the driver needs variety, not cryptography.
-struct Rng(u64);
+/// The driver's random numbers: variety, not cryptography; seeded per worker so a run can
+/// be told apart from the next.
+struct Rng(rand_chacha::ChaCha8Rng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+    fn seeded(seed: u64) -> Rng {
+        use rand::SeedableRng;
+        Rng(rand_chacha::ChaCha8Rng::seed_from_u64(seed))
     }
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        use rand::Rng as _;
+        self.0.random_range(0..n.max(1))
     }
 }
 
@@ -102,19 +102,39 @@ struct Worker {
     apologies: usize,
 }
 
+/// Why a soak stopped before its audit: the service answered against its contract.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadtestError {
+    #[error("the turn refused a well-formed event")]
+    Refused(#[from] crate::connect::InputError),
+    #[error("a response to go on has no turn")]
+    NoTurn,
+    #[error("call {contact_id}: a retry of turn {turn} answered {again}, the first time {first}")]
+    RetryDiffers {
+        contact_id: String,
+        turn: String,
+        again: String,
+        first: String,
+    },
+    #[error("call {contact_id} did not end within {MAX_STEPS} steps")]
+    Endless { contact_id: String },
+    #[error("a worker task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
 const APOLOGY_RETRIES: usize = 5;
 const MAX_STEPS: usize = 200;
 
 impl Worker {
-    async fn invoke(&mut self, ev: Value) -> Result<Response, String> {
+    async fn invoke(&mut self, ev: Value) -> Result<Response, LoadtestError> {
         let t = Instant::now();
-        let r = self.app.handle_value(ev).await.map_err(|e| e.to_string());
+        let r = self.app.handle_value(ev).await.map_err(LoadtestError::from);
         self.latencies.push(t.elapsed());
         r
     }
 
     /// One invocation, repeated while the store answers with the apology.
-    async fn invoke_until_served(&mut self, ev: &Value) -> Result<Response, String> {
+    async fn invoke_until_served(&mut self, ev: &Value) -> Result<Response, LoadtestError> {
         let mut r = self.invoke(ev.clone()).await?;
         for _ in 0..APOLOGY_RETRIES {
             if r.get("outcome") != Some("error") {
@@ -126,7 +146,7 @@ impl Worker {
         Ok(r)
     }
 
-    async fn call(&mut self) -> Result<CallLog, String> {
+    async fn call(&mut self) -> Result<CallLog, LoadtestError> {
         let contact_id = uuid::Uuid::now_v7().to_string();
         let mut log = CallLog {
             contact_id: contact_id.clone(),
@@ -144,7 +164,7 @@ impl Worker {
             let turn = r
                 .get("turn")
                 .map(str::to_string)
-                .ok_or("a response to go on has no turn")?;
+                .ok_or(LoadtestError::NoTurn)?;
             let answer = match self.rng.below(100) {
                 0..=39 => "1",
                 40..=74 => "0",
@@ -159,7 +179,7 @@ impl Worker {
                 // Still unavailable after the retries: the caller hung up mid-call.
                 return Ok(log);
             }
-            let turn_n: u64 = turn.parse().map_err(|_| format!("turn {turn:?}"))?;
+            let turn_n: u64 = turn.parse().map_err(|_| LoadtestError::NoTurn)?;
             if next.get("turn") != Some(turn.as_str()) {
                 log.accepted.push(Accepted {
                     turn: turn_n,
@@ -171,16 +191,17 @@ impl Worker {
                 self.retries += 1;
                 let again = self.invoke_until_served(&ev).await?;
                 if again != next && again.get("outcome") != Some("error") {
-                    return Err(format!(
-                        "call {contact_id}: a retry of turn {turn} answered {again:?}, the first time {next:?}"
-                    ));
+                    return Err(LoadtestError::RetryDiffers {
+                        contact_id,
+                        turn,
+                        again: format!("{again:?}"),
+                        first: format!("{next:?}"),
+                    });
                 }
             }
             r = next;
         }
-        Err(format!(
-            "call {contact_id} did not end within {MAX_STEPS} steps"
-        ))
+        Err(LoadtestError::Endless { contact_id })
     }
 }
 
@@ -193,7 +214,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Runs the soak, then audits every call's trail.
-pub async fn run(app: App, opts: &Options) -> Result<Report, String> {
+pub async fn run(app: App, opts: &Options) -> Result<Report, LoadtestError> {
     let start = Instant::now();
     let deadline = start + opts.duration;
     let mut tasks = Vec::new();
@@ -203,7 +224,7 @@ pub async fn run(app: App, opts: &Options) -> Result<Report, String> {
             ^ (w as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mut worker = Worker {
             app: app.clone(),
-            rng: Rng(seed | 1),
+            rng: Rng::seeded(seed),
             latencies: Vec::new(),
             retries: 0,
             apologies: 0,
@@ -228,7 +249,7 @@ pub async fn run(app: App, opts: &Options) -> Result<Report, String> {
     let (mut retries, mut apologies) = (0, 0);
     let mut problems = Vec::new();
     for t in tasks {
-        let (worker, c, failure) = t.await.map_err(|e| format!("a worker failed: {e}"))?;
+        let (worker, c, failure) = t.await.map_err(LoadtestError::Task)?;
         calls.extend(c);
         latencies.extend(worker.latencies);
         retries += worker.retries;
@@ -238,7 +259,9 @@ pub async fn run(app: App, opts: &Options) -> Result<Report, String> {
     let elapsed = start.elapsed();
     latencies.sort();
     let mut audit = audit(app.store(), &calls).await;
-    audit.problems.extend(problems);
+    audit
+        .problems
+        .extend(problems.iter().map(ToString::to_string));
     Ok(Report {
         elapsed,
         calls: calls.len(),

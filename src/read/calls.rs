@@ -65,7 +65,7 @@ pub async fn calls(
     reader: &Reader,
     query: &CallQuery,
     only: Option<Status>,
-) -> anyhow::Result<Vec<CallRow>> {
+) -> Result<Vec<CallRow>, super::ReadError> {
     let mut rows = Vec::new();
     for_each_call(reader, query, |s, _| {
         if only.is_none_or(|o| o == s.status) {

@@ -2,129 +2,63 @@
 //! served by the store's call index ([`CallIndex`]: the sparse GSIs on DynamoDB, the
 //! in-memory index of the local log), then each call's events loaded with
 //! [`EventStore::load`] and folded with the same domain fold as the Lambda
-//! ([`summarize`]). On top: `triage calls` ([`calls`]), `triage stats` ([`stats`]),
-//! `triage export` ([`export`]), `triage report` ([`report`]) and the synthetic data
-//! generator `triage seed-demo` ([`demo`]).
+//! ([`summarize`]). On top: `triage trail` ([`trail`]), `triage calls` ([`calls`]),
+//! `triage stats` ([`stats`]), `triage export` ([`export`]) and `triage report`
+//! ([`report`]).
 //!
 //! Calls are streamed in `started_at` order through bounded channels, and their events are
 //! loaded a few at a time ([`LOAD_AHEAD`]), so memory stays constant whatever the range.
 
 pub mod calls;
-pub mod demo;
 pub mod export;
-pub mod index;
 pub mod report;
 pub mod stats;
+pub mod trail;
 
 use crate::domain::ContactId;
 use crate::domain::{CallState, Event, EventKind, FoldError, Lang, Outcome};
-use crate::store::dynamodb::RESERVED_PREFIX;
 use crate::store::{EventStore, History, StoreError, StoreSpec};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
-pub use index::CallIndex;
+pub use crate::store::index::{CallIndex, CallStream, DayRange, StartedCall, MAX_DAYS};
+
+/// Why a read of the analysts' side stopped. Messages say what was being read; the cause
+/// follows as the error's source.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("reading the index of calls of {store}")]
+    Index {
+        store: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("loading the events of contact {contact_id}")]
+    Load {
+        contact_id: ContactId,
+        #[source]
+        source: StoreError,
+    },
+    #[error("the events of contact {contact_id} do not fold")]
+    Fold {
+        contact_id: ContactId,
+        #[source]
+        source: FoldError,
+    },
+    #[error("a load task failed")]
+    Task(#[source] tokio::task::JoinError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
 
 /// Calls whose events are being loaded ahead of the one being processed.
 pub const LOAD_AHEAD: usize = 16;
 
 /// Default minutes after its last event when a call with no conclusion counts as abandoned.
 pub const DEFAULT_ABANDON_MINUTES: u32 = 10;
-
-/// Longest range of days one command reads (ten years).
-pub const MAX_DAYS: i64 = 3_660;
-
-/// An inclusive range of UTC days, `--from` .. `--to`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DayRange {
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-}
-
-impl DayRange {
-    /// Parses two `YYYY-MM-DD` days; `from` must not be after `to`.
-    pub fn parse(from: &str, to: &str) -> Result<DayRange, String> {
-        let day = |flag: &str, s: &str| {
-            NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|e| {
-                format!("{flag} {s:?} is not a UTC day written YYYY-MM-DD (e.g. 2026-03-01): {e}")
-            })
-        };
-        let range = DayRange {
-            from: day("--from", from)?,
-            to: day("--to", to)?,
-        };
-        if range.from > range.to {
-            return Err(format!(
-                "--from {} is after --to {}: the range is inclusive, from the earlier day to the later",
-                range.from, range.to
-            ));
-        }
-        if range.len() > MAX_DAYS {
-            return Err(format!(
-                "{} days from {} to {}: at most {MAX_DAYS} days are read at once",
-                range.len(),
-                range.from,
-                range.to
-            ));
-        }
-        Ok(range)
-    }
-
-    /// Number of days in the range.
-    pub fn len(&self) -> i64 {
-        (self.to - self.from).num_days() + 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
-    /// Every day, in order.
-    pub fn days(&self) -> impl Iterator<Item = NaiveDate> {
-        let from = self.from;
-        (0..self.len()).filter_map(move |i| from.checked_add_signed(Duration::days(i)))
-    }
-
-    /// First instant of `from`.
-    pub fn start(&self) -> DateTime<Utc> {
-        self.from.and_time(chrono::NaiveTime::MIN).and_utc()
-    }
-
-    /// First instant after `to`.
-    pub fn end(&self) -> DateTime<Utc> {
-        self.start() + Duration::days(self.len())
-    }
-
-    pub fn contains(&self, at: DateTime<Utc>) -> bool {
-        at >= self.start() && at < self.end()
-    }
-}
-
-/// A call as the index knows it: who, when, from which caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StartedCall {
-    pub contact_id: ContactId,
-    pub started_at: DateTime<Utc>,
-    pub caller_hash: Option<String>,
-}
-
-/// Calls from an index, in `started_at` order (ties by contact id), through a bounded
-/// channel: the producer waits while the consumer is busy.
-pub struct CallStream {
-    rx: mpsc::Receiver<Result<StartedCall, StoreError>>,
-}
-
-impl CallStream {
-    pub fn new(rx: mpsc::Receiver<Result<StartedCall, StoreError>>) -> CallStream {
-        CallStream { rx }
-    }
-
-    pub async fn next(&mut self) -> Option<Result<StartedCall, StoreError>> {
-        self.rx.recv().await
-    }
-}
 
 /// What analysts read: the events and the index of calls of one store.
 #[derive(Clone)]
@@ -148,11 +82,14 @@ impl Reader {
 
 /// Opens the store a spec names for reading by analysts. The memory store holds no calls
 /// across processes, so it is refused.
-pub async fn open_reader(spec: &StoreSpec) -> Result<Reader, StoreError> {
+pub async fn open_reader(
+    spec: &StoreSpec,
+    settings: &crate::Settings,
+) -> Result<Reader, StoreError> {
     Ok(match spec {
         StoreSpec::File(path) => Reader::new(Arc::new(crate::store::file::FileStore::open(path)?)),
         StoreSpec::DynamoDb(table) => Reader::new(Arc::new(
-            crate::store::dynamodb::DynamoStore::from_env(table.clone()).await?,
+            crate::store::dynamodb::DynamoStore::open(table.clone(), settings).await?,
         )),
         StoreSpec::Memory => {
             return Err(StoreError::Invalid(
@@ -215,6 +152,7 @@ impl Status {
         }
     }
 
+    /// Every status, as written.
     pub const ALL: [&'static str; 6] = [
         "hospital",
         "monitor",
@@ -223,6 +161,18 @@ impl Status {
         "abandoned",
         "open",
     ];
+}
+
+/// A status that is not one of [`Status::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("use one of {}", Status::ALL.join(", "))]
+pub struct UnknownStatus;
+
+impl std::str::FromStr for Status {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Status, UnknownStatus> {
+        Status::parse(s).ok_or(UnknownStatus)
+    }
 }
 
 /// One answer of a call.
@@ -374,11 +324,10 @@ pub async fn for_each_call<F>(
     reader: &Reader,
     query: &CallQuery,
     mut each: F,
-) -> anyhow::Result<u64>
+) -> Result<u64, ReadError>
 where
-    F: FnMut(CallSummary, &[Event]) -> anyhow::Result<()>,
+    F: FnMut(CallSummary, &[Event]) -> Result<(), ReadError>,
 {
-    use anyhow::Context;
     let mut stream = match &query.caller_hash {
         Some(h) => reader.index.calls_by_caller(h, query.days),
         None => reader.index.calls_started(query.days),
@@ -390,20 +339,17 @@ where
         while !finished && ahead.len() < LOAD_AHEAD {
             match stream.next().await {
                 Some(Ok(call)) => {
-                    if call.contact_id.as_str().starts_with(RESERVED_PREFIX) {
-                        continue;
-                    }
                     let store = reader.events.clone();
                     ahead.push_back(tokio::spawn(async move {
                         let events = store.load(&call.contact_id).await;
                         (call, events)
                     }));
                 }
-                Some(Err(e)) => {
-                    return Err(anyhow::Error::new(e).context(format!(
-                        "reading the index of calls of {}",
-                        reader.describe()
-                    )))
+                Some(Err(source)) => {
+                    return Err(ReadError::Index {
+                        store: reader.describe(),
+                        source,
+                    })
                 }
                 None => finished = true,
             }
@@ -411,11 +357,16 @@ where
         let Some(next) = ahead.pop_front() else {
             return Ok(n);
         };
-        let (call, events) = next.await.context("a load task failed")?;
-        let events =
-            events.with_context(|| format!("loading the events of contact {}", call.contact_id))?;
+        let (call, events) = next.await.map_err(ReadError::Task)?;
+        let events = events.map_err(|source| ReadError::Load {
+            contact_id: call.contact_id.clone(),
+            source,
+        })?;
         let summary = summarize(&call.contact_id, &events, query.now, query.abandon_after)
-            .with_context(|| format!("the events of contact {} do not fold", call.contact_id))?;
+            .map_err(|source| ReadError::Fold {
+                contact_id: call.contact_id.clone(),
+                source,
+            })?;
         each(summary, &events)?;
         n += 1;
     }

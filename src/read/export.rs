@@ -82,7 +82,7 @@ pub async fn export(
     format: ExportFormat,
     every: u64,
     mut progress: impl FnMut(Progress),
-) -> anyhow::Result<Progress> {
+) -> Result<Progress, super::ReadError> {
     let mut done = Progress::default();
     if format == ExportFormat::Csv {
         writeln!(out, "{}", csv_line(HEADERS.iter().map(|h| h.to_string())))?;

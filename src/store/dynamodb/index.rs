@@ -1,86 +1,19 @@
-//! The index of calls: which calls started on which days, and from which caller.
-//!
-//! - DynamoDB: the sparse GSIs ([`BY_DAY_INDEX`], [`BY_CALLER_INDEX`]), never a Scan. A day
-//!   is written over `day_shards` partitions (`YYYY-MM-DD#0` .. `#k-1`), so reading a day
-//!   runs one paginated Query per shard, all shards at once, and merges their results (each
-//!   is sorted by `started_at`, the index's range key) into one ordered stream.
-//! - The local log: its in-memory index of streams, filtered and sorted.
+//! The call index on DynamoDB: the sparse GSIs ([`BY_DAY_INDEX`], [`BY_CALLER_INDEX`]),
+//! never a Scan. A day is written over `day_shards` partitions (`YYYY-MM-DD#0` .. `#k-1`),
+//! so reading a day runs one paginated Query per shard, all shards at once, and merges
+//! their results (each sorted by `started_at`, the index's range key) into one ordered
+//! stream. Items whose key is table metadata (`#...`) are skipped here.
 
-use super::{CallStream, DayRange, StartedCall};
-use crate::domain::ContactId;
-use crate::domain::EventKind;
-use crate::store::dynamodb::{
-    DynamoStore, Item, BY_CALLER_INDEX, BY_DAY_INDEX, CALLER_HASH, DAY_SHARD, PK, STARTED_AT,
+use super::item::{
+    Item, BY_CALLER_INDEX, BY_DAY_INDEX, CALLER_HASH, DAY_SHARD, PK, RESERVED_PREFIX, STARTED_AT,
 };
-use crate::store::file::FileStore;
+use super::DynamoStore;
+use crate::domain::ContactId;
+use crate::store::index::{CallIndex, CallStream, DayRange, StartedCall, CHANNEL};
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use tokio::sync::mpsc;
-
-/// Calls buffered between an index reader and its consumer (per shard, and merged).
-pub const CHANNEL: usize = 256;
-
-/// The read side's access paths to calls.
-pub trait CallIndex: Send + Sync {
-    /// Calls started on the days of `days`, in `started_at` order.
-    fn calls_started(&self, days: DayRange) -> CallStream;
-    /// Calls of one caller (keyed hash of the number) started on the days of `days`, in
-    /// `started_at` order.
-    fn calls_by_caller(&self, caller_hash: &str, days: DayRange) -> CallStream;
-}
-
-// ---- the local log -----------------------------------------------------------------------
-
-fn file_calls(store: &FileStore, keep: impl Fn(&StartedCall) -> bool) -> CallStream {
-    let (tx, rx) = mpsc::channel(CHANNEL);
-    let calls = store.first_events().map(|firsts| {
-        let mut calls: Vec<StartedCall> = firsts
-            .into_iter()
-            .filter_map(|(contact_id, e)| match e.kind {
-                EventKind::CallStarted { facts, .. } => Some(StartedCall {
-                    contact_id,
-                    started_at: e.at,
-                    caller_hash: facts.caller_hash,
-                }),
-                _ => None,
-            })
-            .filter(|c| keep(c))
-            .collect();
-        calls.sort_by(|a, b| (a.started_at, &a.contact_id).cmp(&(b.started_at, &b.contact_id)));
-        calls
-    });
-    tokio::spawn(async move {
-        match calls {
-            Ok(calls) => {
-                for c in calls {
-                    if tx.send(Ok(c)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-            }
-        }
-    });
-    CallStream::new(rx)
-}
-
-impl CallIndex for FileStore {
-    fn calls_started(&self, days: DayRange) -> CallStream {
-        file_calls(self, |c| days.contains(c.started_at))
-    }
-
-    fn calls_by_caller(&self, caller_hash: &str, days: DayRange) -> CallStream {
-        let hash = caller_hash.to_string();
-        file_calls(self, move |c| {
-            days.contains(c.started_at) && c.caller_hash.as_deref() == Some(hash.as_str())
-        })
-    }
-}
-
-// ---- DynamoDB ----------------------------------------------------------------------------
 
 type Tx = mpsc::Sender<Result<StartedCall, StoreError>>;
 
@@ -159,6 +92,11 @@ async fn run_query(store: DynamoStore, q: IndexQuery, tx: Tx) {
             }
         };
         for item in page.items() {
+            // Table metadata (`#migrations`) is never a call.
+            if matches!(item.get(PK), Some(AttributeValue::S(id)) if id.starts_with(RESERVED_PREFIX))
+            {
+                continue;
+            }
             if tx.send(started_call(item)).await.is_err() {
                 return;
             }

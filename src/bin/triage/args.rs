@@ -1,0 +1,184 @@
+//! The command line's grammar (clap). What each verb does is in `verbs.rs`, one function
+//! per verb; values are parsed into their domain types here (`FromStr`/`ValueEnum`), so a
+//! verb only ever sees valid values. The verbs are a contract: docs/contracts.md, "CLI".
+
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+use connect_triage::domain::{ContactId, Lang};
+use connect_triage::output::Format;
+use connect_triage::read::export::ExportFormat;
+use connect_triage::read::stats::Section;
+use connect_triage::read::{Status, DEFAULT_ABANDON_MINUTES};
+use connect_triage::sim::call::{parse_answers, Press};
+use connect_triage::store::StoreSpec;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "triage",
+    version,
+    about = "Event-sourced phone-line triage for Amazon Connect: run calls, serve the Lambda contract, read answer trails"
+)]
+pub struct Cli {
+    /// Where events live: file:PATH (local append-only log) or dynamodb:TABLE (endpoint and
+    /// credentials from the standard AWS settings, e.g. AWS_ENDPOINT_URL). Default:
+    /// TRIAGE_STORE, else file:.triage/events.jsonl.
+    #[arg(long, global = true)]
+    pub store: Option<StoreSpec>,
+
+    /// Log more (-v: info, -vv: debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// A whole phone call in the terminal, through the Connect flow that template.yaml
+    /// deploys, answered as the Lambda answers. Interactive unless --answers is given.
+    Call {
+        /// Keys the caller presses, in order: 1 yes, 0 no, * leave, t no key (timeout).
+        /// Anything else is an invalid key (asked again). Example: --answers 1,0,*
+        #[arg(long, value_parser = answers)]
+        answers: Option<Script>,
+        /// Language of the call: es (the seed's Spanish) or en.
+        #[arg(long, default_value = "es")]
+        lang: Lang,
+        /// The ContactId to use (default: a new UUID).
+        #[arg(long)]
+        contact_id: Option<ContactId>,
+        /// The caller's number as Connect would send it (stored only as a keyed hash when
+        /// TRIAGE_CALLER_HASH_KEY is set, never as is).
+        #[arg(long, default_value = "+34600000000")]
+        caller: String,
+        /// How the trail is shown at the end.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// One ContactFlowEvent JSON on stdin -> the Lambda's response JSON on stdout.
+    Invoke,
+    /// Create or update the DynamoDB table of --store dynamodb:TABLE by applying the
+    /// migrations (built in; or --dir) in order. Idempotent: a second run changes nothing.
+    Migrate {
+        /// Apply the migrations in this folder instead of the ones built into the binary.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Soak test: C concurrent simulated calls through the Lambda's code path for a while
+    /// (random answers, invalid keys, retries), then an audit of every trail: no lost or
+    /// duplicate answer, every call concluded. Prints calls/s and turn latency; exits 1 if
+    /// the audit fails.
+    Loadtest {
+        /// Calls in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// How long to run, in seconds (default 60).
+        #[arg(long, conflicts_with = "minutes")]
+        seconds: Option<u64>,
+        /// How long to run, in minutes.
+        #[arg(long)]
+        minutes: Option<u64>,
+    },
+    /// A contact's answer trail: every event with its time, question, answer, running
+    /// score and outcome.
+    Trail {
+        contact_id: ContactId,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// One row per call started in a range of UTC days (from the by-day or by-caller index,
+    /// never a table scan): contact id, started, ended, outcome, score, answers, abandoned.
+    Calls {
+        #[command(flatten)]
+        range: RangeArgs,
+        /// Only calls with this outcome: hospital, monitor, clear, exited, abandoned
+        /// (hung up) or open (may still be going on).
+        #[arg(long)]
+        outcome: Option<Status>,
+        /// Only this caller's calls (the keyed hash of the number, as `triage stats` shows).
+        #[arg(long)]
+        caller: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Calls and outcomes per day, yes-rate and drop-off (exits, hang-ups) per question,
+    /// repeat callers.
+    Stats {
+        #[command(flatten)]
+        range: RangeArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Only one part (CSV needs one): days, questions or callers.
+        #[arg(long, value_enum, default_value_t = Section::All)]
+        section: Section,
+    },
+    /// One flat row per answer (for DuckDB, pandas, spreadsheets), streamed as calls are
+    /// read. Progress goes to stderr.
+    Export {
+        #[command(flatten)]
+        range: RangeArgs,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Report progress on stderr every this many calls.
+        #[arg(long, default_value_t = 1000)]
+        progress_every: u64,
+    },
+    /// A self-contained HTML page (no network) with charts of outcomes per day, yes-rate
+    /// per question and the drop-off funnel.
+    Report {
+        #[command(flatten)]
+        range: RangeArgs,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Report progress on stderr every this many calls.
+        #[arg(long, default_value_t = 1000)]
+        progress_every: u64,
+    },
+    /// SYNTHETIC demo data: plays N made-up calls through the real Lambda turn, spread over
+    /// D past days. Contact ids start with `demo-`. Never run it against production.
+    SeedDemo {
+        #[arg(long, default_value_t = 200)]
+        calls: u32,
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// First day of the data (default: D days before today, so the last is yesterday).
+        #[arg(long, value_parser = day)]
+        first_day: Option<NaiveDate>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// The range of UTC days an analysts' verb reads.
+#[derive(Debug, clap::Args)]
+pub struct RangeArgs {
+    /// First UTC day, YYYY-MM-DD (inclusive).
+    #[arg(long)]
+    pub from: String,
+    /// Last UTC day, YYYY-MM-DD (inclusive).
+    #[arg(long)]
+    pub to: String,
+    /// A call with no conclusion this many minutes after its last event counts as
+    /// abandoned (hung up) at its pending question.
+    #[arg(long, default_value_t = DEFAULT_ABANDON_MINUTES)]
+    pub abandon_after: u32,
+}
+
+/// The keys of `--answers`, in order.
+#[derive(Debug, Clone)]
+pub struct Script(pub Vec<Press>);
+
+/// `--answers 1,0,*,t` (see [`parse_answers`]).
+fn answers(s: &str) -> Result<Script, String> {
+    parse_answers(s).map(Script).map_err(|e| e.to_string())
+}
+
+/// A UTC day, `YYYY-MM-DD`.
+fn day(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|e| format!("{s:?} is not a day written YYYY-MM-DD (e.g. 2026-03-01): {e}"))
+}

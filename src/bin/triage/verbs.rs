@@ -1,0 +1,355 @@
+//! One function per verb of `triage` (docs/contracts.md, "CLI"). Each takes its parsed
+//! arguments and the settings, does its job through the library, and prints what the user
+//! reads on stdout (progress and warnings on stderr). Errors go up to `main`, which prints
+//! the chain once.
+
+use crate::args::RangeArgs;
+use anyhow::{bail, Context, Result};
+use chrono::NaiveDate;
+use connect_triage::app::App;
+use connect_triage::connect::{CallerHasher, MAX_INVOCATION_BYTES};
+use connect_triage::domain::{ContactId, Lang};
+use connect_triage::flow::Contact;
+use connect_triage::output::{write_rows, Format};
+use connect_triage::read::export::{export, ExportFormat};
+use connect_triage::read::stats::{write_stats, Section};
+use connect_triage::read::{thousands, CallQuery, DayRange, Progress, Reader, Status};
+use connect_triage::sim::call::{
+    describe_end, run_call, Press, TerminalCaller, LOCAL_INSTANCE_ARN,
+};
+use connect_triage::sim::demo::{seed_demo, DemoPlan, DEMO_HASH_KEY, DEMO_PREFIX};
+use connect_triage::sim::loadtest;
+use connect_triage::store::dynamodb::migrate::{migrate as apply_migrations, Migrations};
+use connect_triage::store::{self, SharedStore, StoreSpec};
+use connect_triage::Settings;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// What every verb gets: the store the command line (or `TRIAGE_STORE`) names, and the
+/// settings read from the environment at start.
+pub struct Ctx {
+    pub spec: StoreSpec,
+    pub settings: Settings,
+}
+
+impl Ctx {
+    async fn store(&self) -> Result<SharedStore> {
+        store::open(&self.spec, &self.settings)
+            .await
+            .with_context(|| format!("cannot open the event store {}", self.spec))
+    }
+
+    async fn reader(&self) -> Result<Reader> {
+        connect_triage::read::open_reader(&self.spec, &self.settings)
+            .await
+            .with_context(|| format!("cannot open the event store {}", self.spec))
+    }
+
+    fn app(&self, store: SharedStore) -> App {
+        App::new(store).with_settings(&self.settings)
+    }
+}
+
+fn query(range: &RangeArgs) -> Result<CallQuery> {
+    let days = DayRange::parse(&range.from, &range.to).map_err(anyhow::Error::msg)?;
+    let mut q = CallQuery::new(days);
+    q.abandon_after = chrono::Duration::minutes(i64::from(range.abandon_after));
+    Ok(q)
+}
+
+fn say(line: impl std::fmt::Display) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    Ok(())
+}
+
+/// `triage call`: a whole phone call through the deployed flow, then its trail.
+pub async fn call(
+    ctx: &Ctx,
+    answers: Option<Vec<Press>>,
+    lang: Lang,
+    contact_id: Option<ContactId>,
+    caller: String,
+    format: Format,
+) -> Result<ExitCode> {
+    let contact_id = match contact_id {
+        Some(id) => id,
+        None => ContactId::parse(&uuid::Uuid::now_v7().to_string())?,
+    };
+    let store = ctx.store().await?;
+    let app = ctx.app(store.clone());
+    let mut contact = Contact::voice(contact_id.as_str(), LOCAL_INSTANCE_ARN);
+    contact.customer_number = Some(caller);
+    contact
+        .attributes
+        .insert("lang".into(), lang.as_str().into());
+    say(format!(
+        "📞 call {contact_id} ({lang}), events in {}",
+        store.describe()
+    ))?;
+    let report = match answers {
+        Some(script) => {
+            let mut c = TerminalCaller::scripted(script, std::io::stdout());
+            run_call(&app, &contact, &mut c).await?
+        }
+        None => {
+            let mut c = TerminalCaller::interactive(std::io::stdout());
+            run_call(&app, &contact, &mut c).await?
+        }
+    };
+    say(format!(
+        "📴 {} after {} flow steps\n\nRecorded trail (triage trail {contact_id}):",
+        describe_end(&report.end),
+        report.steps
+    ))?;
+    print_trail(&store, &contact_id, format).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `triage invoke`: one event on stdin, the Lambda's response on stdout.
+pub async fn invoke(ctx: &Ctx) -> Result<ExitCode> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .take(MAX_INVOCATION_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .context("cannot read the event from stdin")?;
+    // Check the input before opening the store: a malformed event never touches it.
+    connect_triage::connect::parse_bytes(&bytes, None)?;
+    let app = ctx.app(ctx.store().await?);
+    let response = app.handle_bytes(&bytes).await?;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, &response)?;
+    writeln!(out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `triage migrate`: create or update the DynamoDB table.
+pub async fn migrate(ctx: &Ctx, dir: Option<&Path>) -> Result<ExitCode> {
+    let StoreSpec::DynamoDb(table) = &ctx.spec else {
+        bail!("migrate works on DynamoDB: pass --store dynamodb:TABLE (or set TRIAGE_STORE)");
+    };
+    let migrations = match dir {
+        Some(d) => Migrations::from_dir(d)?,
+        None => Migrations::embedded()?,
+    };
+    let client = connect_triage::store::dynamodb::client(&ctx.settings.sdk).await;
+    let report = apply_migrations(&client, table, &migrations, |m| eprintln!("{m}"))
+        .await
+        .with_context(|| format!("migrating table {table}"))?;
+    // Progress and each migration's fate went to stderr; stdout gets the verdict.
+    if report.is_noop() {
+        say(format!("table {table} is up to date: nothing to do"))?;
+    } else {
+        say(format!(
+            "table {table}: applied {} migration(s)",
+            report.applied.len()
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `triage loadtest`: concurrent simulated calls, then an audit of every trail.
+pub async fn loadtest(ctx: &Ctx, concurrency: usize, seconds: u64) -> Result<ExitCode> {
+    if concurrency == 0 || concurrency > 10_000 {
+        bail!("--concurrency must be 1..=10000");
+    }
+    let store = ctx.store().await?;
+    let describe = store.describe();
+    let opts = loadtest::Options {
+        concurrency,
+        duration: std::time::Duration::from_secs(seconds),
+    };
+    let r = loadtest::run(ctx.app(store), &opts).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "loadtest on {describe}: {} calls, {} turns in {:.1} s, concurrency {concurrency}\n\
+         calls/s {:.1}, turns/s {:.1}; turn latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n\
+         retries {} (same response each time), apologies {}\n\
+         audit: {} calls, {} lost answers, {} duplicates, {} not concluded: {}",
+        r.calls,
+        r.turns,
+        r.elapsed.as_secs_f64(),
+        r.calls_per_sec(),
+        r.turns as f64 / r.elapsed.as_secs_f64().max(1e-9),
+        r.p50.as_secs_f64() * 1e3,
+        r.p99.as_secs_f64() * 1e3,
+        r.max.as_secs_f64() * 1e3,
+        r.retries,
+        r.apologies,
+        r.audit.calls,
+        r.audit.lost,
+        r.audit.duplicates,
+        r.audit.unconcluded,
+        if r.audit.ok() { "ok" } else { "FAILED" }
+    )?;
+    for p in r.audit.problems.iter().take(20) {
+        writeln!(out, "  {p}")?;
+    }
+    Ok(if r.audit.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `triage trail`: one call's events as analysts read them.
+pub async fn trail(ctx: &Ctx, contact_id: &ContactId, format: Format) -> Result<ExitCode> {
+    print_trail(&ctx.store().await?, contact_id, format).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `triage calls`: one row per call of a range.
+pub async fn calls(
+    ctx: &Ctx,
+    range: &RangeArgs,
+    outcome: Option<Status>,
+    caller: Option<String>,
+    format: Format,
+) -> Result<ExitCode> {
+    let mut query = query(range)?;
+    query.caller_hash = caller;
+    let reader = ctx.reader().await?;
+    let rows = connect_triage::read::calls::calls(&reader, &query, outcome).await?;
+    write_rows(&mut std::io::stdout().lock(), &rows, format)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `triage stats`: per day, per question, repeat callers.
+pub async fn stats(
+    ctx: &Ctx,
+    range: &RangeArgs,
+    format: Format,
+    section: Section,
+) -> Result<ExitCode> {
+    if format == Format::Csv && section == Section::All {
+        bail!("CSV holds one table: pick it with --section days|questions|callers");
+    }
+    let query = query(range)?;
+    let reader = ctx.reader().await?;
+    let stats = connect_triage::read::stats::stats(&reader, &query, |_| {}).await?;
+    write_stats(&mut std::io::stdout().lock(), &stats, format, section)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `triage export`: one flat row per answer, streamed.
+pub async fn export_rows(
+    ctx: &Ctx,
+    range: &RangeArgs,
+    format: ExportFormat,
+    out: Option<&Path>,
+    progress_every: u64,
+) -> Result<ExitCode> {
+    let query = query(range)?;
+    let reader = ctx.reader().await?;
+    let progress = |p: Progress| {
+        eprintln!(
+            "exported {} answers from {} calls...",
+            thousands(p.answers),
+            thousands(p.calls)
+        )
+    };
+    let done = match out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            export(&reader, &query, &mut w, format, progress_every, progress).await?
+        }
+        None => {
+            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+            export(&reader, &query, &mut w, format, progress_every, progress).await?
+        }
+    };
+    eprintln!(
+        "export done: {} answers from {} calls, {} to {}",
+        thousands(done.answers),
+        thousands(done.calls),
+        query.days.from,
+        query.days.to
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `triage report`: the HTML page with charts.
+pub async fn report(
+    ctx: &Ctx,
+    range: &RangeArgs,
+    out: &Path,
+    progress_every: u64,
+) -> Result<ExitCode> {
+    let query = query(range)?;
+    let reader = ctx.reader().await?;
+    let stats = connect_triage::read::stats::stats(&reader, &query, |n| {
+        if progress_every > 0 && n % progress_every == 0 {
+            eprintln!("read {} calls...", thousands(n));
+        }
+    })
+    .await?;
+    let title = format!("connect-triage report, {}", reader.describe());
+    let html = connect_triage::read::report::render(&stats, &title)?;
+    std::fs::write(out, html).with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!(
+        "report of {} calls ({} to {}) written to {}",
+        thousands(stats.calls),
+        stats.from,
+        stats.to,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `triage seed-demo`: SYNTHETIC calls through the real turn.
+pub async fn seed_demo_calls(
+    ctx: &Ctx,
+    calls: u32,
+    days: u32,
+    first_day: Option<NaiveDate>,
+    seed: u64,
+) -> Result<ExitCode> {
+    let first_day = first_day.unwrap_or_else(|| {
+        chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days))
+    });
+    let hasher = match &ctx.settings.caller_hasher {
+        Some(h) => h.clone(),
+        None => CallerHasher::new(DEMO_HASH_KEY)?,
+    };
+    let store = ctx.store().await?;
+    let last = first_day + chrono::Duration::days(i64::from(days.max(1)) - 1);
+    eprintln!(
+        "*** SYNTHETIC DEMO DATA *** {calls} made-up calls (contact ids {DEMO_PREFIX}...), {first_day} to {last}, seed {seed}, into {}",
+        store.describe()
+    );
+    let plan = DemoPlan {
+        calls,
+        days,
+        first_day,
+        seed,
+    };
+    let report = seed_demo(store, &plan, hasher, |n| {
+        if n % 100 == 0 {
+            eprintln!("played {n} of {calls} demo calls...");
+        }
+    })
+    .await?;
+    say(format!(
+        "seeded {} synthetic calls ({} turns, {} hung up) from {first_day} to {last}",
+        report.calls, report.turns, report.hung_up
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn print_trail(store: &SharedStore, cid: &ContactId, format: Format) -> Result<()> {
+    let events = store.load(cid).await?;
+    if events.is_empty() {
+        bail!(
+            "no events for contact {cid} in {}: check the id, or pick the store with --store",
+            store.describe()
+        );
+    }
+    let rows = connect_triage::read::trail::trail(&events)
+        .with_context(|| format!("the events of contact {cid} do not fold"))?;
+    write_rows(&mut std::io::stdout().lock(), &rows, format)?;
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The response Connect gets (docs/contracts.md, "Output").
+
+use crate::domain::{Lang, Outcome, Questionnaire, Reply};
+use std::collections::BTreeMap;
+
+/// The response Connect gets: a flat map of strings. Its keys, in the order they are
+/// written: `continue`, `outcome`, `question`, `score`, `text`, `turn` (only those that
+/// apply; see docs/contracts.md, "Output"). Texts are borrowed from the questionnaire;
+/// numbers are written once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Response {
+    said: Said,
+    score: Digits,
+    text: &'static str,
+}
+
+/// What a response tells the flow.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Said {
+    /// Ask this question; the answer comes back with this turn token.
+    Ask {
+        question: &'static str,
+        turn: Digits,
+    },
+    /// The triage is over with this outcome.
+    End(Outcome),
+    /// The store could not be reached in time: a calm apology, `outcome=error`. Never an
+    /// event: nothing was recorded.
+    Apology,
+}
+
+impl Response {
+    /// Every key a response can hold, in the order they are written.
+    pub const KEYS: [&'static str; 6] =
+        ["continue", "outcome", "question", "score", "text", "turn"];
+
+    /// The `outcome` of an apology (store unavailable), which no event ever records.
+    pub const APOLOGY_OUTCOME: &'static str = "error";
+
+    /// The calm apology given when the store cannot be reached, in the call's language and
+    /// with its score as far as it is known.
+    pub fn apology(q: &'static Questionnaire, lang: Lang, score: u32) -> Response {
+        Response {
+            said: Said::Apology,
+            score: Digits::new(u64::from(score)),
+            text: q.texts.error.get(lang),
+        }
+    }
+
+    /// Whether this is the apology.
+    pub fn is_apology(&self) -> bool {
+        matches!(self.said, Said::Apology)
+    }
+
+    /// The value of one key, as Connect sees it.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        match (key, &self.said) {
+            ("continue", Said::Ask { .. }) => Some("1"),
+            ("continue", _) => Some("0"),
+            ("outcome", Said::End(o)) => Some(o.as_str()),
+            ("outcome", Said::Apology) => Some(Self::APOLOGY_OUTCOME),
+            ("question", Said::Ask { question, .. }) => Some(question),
+            ("score", _) => Some(self.score.as_str()),
+            ("text", _) => Some(self.text),
+            ("turn", Said::Ask { turn, .. }) => Some(turn.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The keys present and their values, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        Self::KEYS
+            .iter()
+            .filter_map(move |&k| self.get(k).map(|v| (k, v)))
+    }
+
+    /// The response as an owned map (for the flow interpreter and tests).
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+impl From<Reply<'static>> for Response {
+    fn from(reply: Reply<'static>) -> Response {
+        let said = match reply {
+            Reply::Ask { question, turn, .. } => Said::Ask {
+                question,
+                turn: Digits::new(turn),
+            },
+            Reply::End { outcome, .. } => Said::End(outcome),
+        };
+        Response {
+            said,
+            score: Digits::new(u64::from(reply.score())),
+            text: reply.text(),
+        }
+    }
+}
+
+impl serde::Serialize for Response {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.iter() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// A number's decimal digits, kept inline (no allocation).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Digits {
+    buf: [u8; 20],
+    len: u8,
+}
+
+impl Digits {
+    fn new(n: u64) -> Digits {
+        let mut itoa = itoa::Buffer::new();
+        let text = itoa.format(n).as_bytes();
+        let mut buf = [0u8; 20];
+        buf[..text.len()].copy_from_slice(text);
+        Digits {
+            buf,
+            len: text.len() as u8,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
+    }
+}

@@ -1,0 +1,224 @@
+//! Settings: every environment variable the service reads, read once, into one value that
+//! is passed in (to the store, the SDK client, the turn). Nothing else in the crate reads
+//! the environment; the AWS SDK reads the standard AWS settings itself (`AWS_ENDPOINT_URL`,
+//! `AWS_REGION`, credentials, profiles). See docs/contracts.md, "Settings".
+
+use crate::connect::{CallerHasher, CallerKeyError};
+use crate::store::StoreSpec;
+use std::time::Duration;
+
+/// What the Lambda and the CLI are configured with.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `TRIAGE_STORE`: where events live (`file:PATH`, `dynamodb:TABLE`, `memory`).
+    pub store: Option<StoreSpec>,
+    /// `TRIAGE_TABLE`: the table the Lambda uses when `TRIAGE_STORE` is not set.
+    pub table: Option<String>,
+    /// `TRIAGE_CALLER_HASH_KEY`: the key callers' numbers are hashed with (none: no hash).
+    pub caller_hasher: Option<CallerHasher>,
+    /// `TRIAGE_RETENTION_DAYS`, `TRIAGE_DAY_SHARDS`: the DynamoDB store's options.
+    pub dynamo: DynamoSettings,
+    /// `TRIAGE_DDB_ATTEMPT_TIMEOUT_MS`, `TRIAGE_DDB_OPERATION_TIMEOUT_MS`: the SDK's limits.
+    pub sdk: SdkLimits,
+    /// `TRIAGE_TURN_BUDGET_MS`: the time budget of one turn's store work.
+    pub turn_budget: TurnBudget,
+}
+
+/// The DynamoDB store's settings that come from the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DynamoSettings {
+    /// Days an event is kept (`expires_at` = `at` + this). 1..=36,500; default 365.
+    pub retention_days: u32,
+    /// Shards per day in the by-day index. 1..=1,000; default 8.
+    pub day_shards: u32,
+}
+
+impl Default for DynamoSettings {
+    fn default() -> Self {
+        DynamoSettings {
+            retention_days: 365,
+            day_shards: 8,
+        }
+    }
+}
+
+/// Time limits of DynamoDB requests (see `store::dynamodb::client` for why these numbers).
+/// Only slow test doubles change them (moto: `scripts/test-moto.sh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdkLimits {
+    /// One HTTP attempt.
+    pub attempt_timeout: Duration,
+    /// The whole operation, retries included.
+    pub operation_timeout: Duration,
+}
+
+impl Default for SdkLimits {
+    fn default() -> Self {
+        SdkLimits {
+            attempt_timeout: crate::store::dynamodb::ATTEMPT_TIMEOUT,
+            operation_timeout: crate::store::dynamodb::OPERATION_TIMEOUT,
+        }
+    }
+}
+
+/// The time budget of one turn ([`crate::app::DEFAULT_TURN_BUDGET`] unless set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TurnBudget(pub Duration);
+
+impl Default for TurnBudget {
+    fn default() -> Self {
+        TurnBudget(crate::app::DEFAULT_TURN_BUDGET)
+    }
+}
+
+/// A setting that cannot be used: which, what it holds, and what it takes.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{name}={value:?} is not a whole number in {min}..={max}")]
+    Number {
+        name: &'static str,
+        value: String,
+        min: u64,
+        max: u64,
+    },
+    #[error("TRIAGE_STORE={0:?}: use file:PATH, dynamodb:TABLE or memory")]
+    Store(String),
+    #[error("TRIAGE_CALLER_HASH_KEY")]
+    CallerKey(#[source] CallerKeyError),
+}
+
+impl Settings {
+    /// Reads the settings from the process environment. The only place the crate reads it.
+    pub fn from_env() -> Result<Settings, SettingsError> {
+        Settings::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `var` (a name -> value lookup), for tests.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        let set = |name: &str| var(name).filter(|v| !v.is_empty());
+        let number = |name: &'static str, min: u64, max: u64| -> Result<Option<u64>, _> {
+            match set(name) {
+                None => Ok(None),
+                Some(value) => match value.trim().parse::<u64>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                    _ => Err(SettingsError::Number {
+                        name,
+                        value,
+                        min,
+                        max,
+                    }),
+                },
+            }
+        };
+        let ms = |name: &'static str, default: Duration| -> Result<Duration, SettingsError> {
+            Ok(number(name, 1, 3_600_000)?.map_or(default, Duration::from_millis))
+        };
+        let defaults = Settings::default();
+        let store = match set("TRIAGE_STORE") {
+            Some(s) => Some(StoreSpec::parse(&s).map_err(|_| SettingsError::Store(s))?),
+            None => None,
+        };
+        let caller_hasher = match set("TRIAGE_CALLER_HASH_KEY") {
+            Some(key) => Some(CallerHasher::new(key.as_bytes()).map_err(SettingsError::CallerKey)?),
+            None => None,
+        };
+        Ok(Settings {
+            store,
+            table: set("TRIAGE_TABLE"),
+            caller_hasher,
+            dynamo: DynamoSettings {
+                retention_days: number("TRIAGE_RETENTION_DAYS", 1, 36_500)?
+                    .map_or(defaults.dynamo.retention_days, |n| n as u32),
+                day_shards: number("TRIAGE_DAY_SHARDS", 1, 1_000)?
+                    .map_or(defaults.dynamo.day_shards, |n| n as u32),
+            },
+            sdk: SdkLimits {
+                attempt_timeout: ms(
+                    "TRIAGE_DDB_ATTEMPT_TIMEOUT_MS",
+                    defaults.sdk.attempt_timeout,
+                )?,
+                operation_timeout: ms(
+                    "TRIAGE_DDB_OPERATION_TIMEOUT_MS",
+                    defaults.sdk.operation_timeout,
+                )?,
+            },
+            turn_budget: TurnBudget(ms("TRIAGE_TURN_BUDGET_MS", defaults.turn_budget.0)?),
+        })
+    }
+
+    /// The store the Lambda uses: `TRIAGE_STORE`, else `dynamodb:` + `TRIAGE_TABLE` (default
+    /// `triage-events`).
+    pub fn lambda_store(&self) -> StoreSpec {
+        self.store.clone().unwrap_or_else(|| {
+            StoreSpec::DynamoDb(
+                self.table
+                    .clone()
+                    .unwrap_or_else(|| "triage-events".to_string()),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_vars(|k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn nothing_set_gives_the_production_defaults() {
+        let s = from(&[]).expect("defaults");
+        assert_eq!(s.dynamo, DynamoSettings::default());
+        assert_eq!(s.sdk, SdkLimits::default());
+        assert_eq!(s.turn_budget.0, Duration::from_secs(5));
+        assert!(s.caller_hasher.is_none());
+        assert_eq!(
+            s.lambda_store(),
+            StoreSpec::DynamoDb("triage-events".into())
+        );
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let s = from(&[
+            ("TRIAGE_STORE", "file:/tmp/e.jsonl"),
+            ("TRIAGE_CALLER_HASH_KEY", "0123456789abcdef-key"),
+            ("TRIAGE_RETENTION_DAYS", "30"),
+            ("TRIAGE_DAY_SHARDS", "4"),
+            ("TRIAGE_DDB_ATTEMPT_TIMEOUT_MS", "4000"),
+            ("TRIAGE_DDB_OPERATION_TIMEOUT_MS", "8000"),
+            ("TRIAGE_TURN_BUDGET_MS", "20000"),
+        ])
+        .expect("valid");
+        assert_eq!(s.store, Some(StoreSpec::File("/tmp/e.jsonl".into())));
+        assert!(s.caller_hasher.is_some());
+        assert_eq!((s.dynamo.retention_days, s.dynamo.day_shards), (30, 4));
+        assert_eq!(s.sdk.attempt_timeout, Duration::from_millis(4000));
+        assert_eq!(s.sdk.operation_timeout, Duration::from_millis(8000));
+        assert_eq!(s.turn_budget.0, Duration::from_millis(20000));
+        let table = from(&[("TRIAGE_TABLE", "calls")]).expect("valid");
+        assert_eq!(table.lambda_store(), StoreSpec::DynamoDb("calls".into()));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = from(&[("TRIAGE_DAY_SHARDS", "0")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "TRIAGE_DAY_SHARDS=\"0\" is not a whole number in 1..=1000"
+        );
+        assert!(from(&[("TRIAGE_STORE", "postgres:x")])
+            .unwrap_err()
+            .to_string()
+            .contains("file:PATH"));
+        let key = from(&[("TRIAGE_CALLER_HASH_KEY", "short")]).unwrap_err();
+        assert!(std::error::Error::source(&key).is_some(), "{key}");
+    }
+}
