@@ -398,9 +398,11 @@ mod tests {
         assert!(!r.contains(r.end()));
         assert!(DayRange::parse("2026-03-02", "2026-03-01")
             .unwrap_err()
+            .to_string()
             .contains("after"));
         assert!(DayRange::parse("2026-3-1x", "2026-03-01")
             .unwrap_err()
+            .to_string()
             .contains("YYYY-MM-DD"));
         assert!(DayRange::parse("2026-02-30", "2026-03-01").is_err());
     }

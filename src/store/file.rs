@@ -264,7 +264,7 @@ impl Inner {
             }
             let next = pos + read.consumed;
             let parsed = if read.cut {
-                Err(format!("longer than {MAX_LINE_BYTES} bytes"))
+                Err(LineError::TooLong)
             } else {
                 parse_line(&line)
             };
@@ -382,19 +382,39 @@ fn read_line_bounded(
     }
 }
 
-fn parse_line(line: &[u8]) -> Result<(ContactId, Event, u64), String> {
-    let mut value: serde_json::Value =
-        serde_json::from_slice(line).map_err(|e| format!("not JSON ({e})"))?;
-    let obj = value.as_object_mut().ok_or("not a JSON object")?;
+/// Why a line of the log is not an event.
+#[derive(Debug, thiserror::Error)]
+enum LineError {
+    #[error("longer than {MAX_LINE_BYTES} bytes")]
+    TooLong,
+    #[error("not JSON ({0})")]
+    NotJson(serde_json::Error),
+    #[error("not a JSON object")]
+    NotObject,
+    #[error("no contact_id")]
+    NoContactId,
+    #[error("{0}")]
+    BadContactId(crate::domain::ContactIdError),
+    #[error("batch_rest is not a number")]
+    BadBatchRest,
+    #[error("{0}")]
+    Event(crate::domain::EventReadError),
+}
+
+fn parse_line(line: &[u8]) -> Result<(ContactId, Event, u64), LineError> {
+    let mut value: serde_json::Value = serde_json::from_slice(line).map_err(LineError::NotJson)?;
+    let obj = value.as_object_mut().ok_or(LineError::NotObject)?;
     let cid = match obj.remove("contact_id") {
-        Some(serde_json::Value::String(s)) => ContactId::parse(&s).map_err(|e| e.to_string())?,
-        _ => return Err("no contact_id".into()),
+        Some(serde_json::Value::String(s)) => {
+            ContactId::parse(&s).map_err(LineError::BadContactId)?
+        }
+        _ => return Err(LineError::NoContactId),
     };
     let rest = match obj.remove("batch_rest") {
         None => 0,
-        Some(v) => v.as_u64().ok_or("batch_rest is not a number")?,
+        Some(v) => v.as_u64().ok_or(LineError::BadBatchRest)?,
     };
-    Ok((cid, event_from_json(value)?, rest))
+    Ok((cid, event_from_json(value).map_err(LineError::Event)?, rest))
 }
 
 #[async_trait]

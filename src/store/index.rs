@@ -23,6 +23,25 @@ pub trait CallIndex: Send + Sync {
     fn calls_by_caller(&self, caller_hash: &str, days: DayRange) -> CallStream;
 }
 
+/// A range of days that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DayRangeError {
+    #[error("{flag} {value:?} is not a UTC day written YYYY-MM-DD (e.g. 2026-03-01): {why}")]
+    Day {
+        flag: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error("--from {from} is after --to {to}: the range is inclusive, from the earlier day to the later")]
+    Reversed { from: NaiveDate, to: NaiveDate },
+    #[error("{days} days from {from} to {to}: at most {MAX_DAYS} days are read at once")]
+    TooLong {
+        days: i64,
+        from: NaiveDate,
+        to: NaiveDate,
+    },
+}
+
 /// An inclusive range of UTC days, `--from` .. `--to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DayRange {
@@ -32,10 +51,12 @@ pub struct DayRange {
 
 impl DayRange {
     /// Parses two `YYYY-MM-DD` days; `from` must not be after `to`.
-    pub fn parse(from: &str, to: &str) -> Result<DayRange, String> {
-        let day = |flag: &str, s: &str| {
-            NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|e| {
-                format!("{flag} {s:?} is not a UTC day written YYYY-MM-DD (e.g. 2026-03-01): {e}")
+    pub fn parse(from: &str, to: &str) -> Result<DayRange, DayRangeError> {
+        let day = |flag: &'static str, s: &str| {
+            NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|e| DayRangeError::Day {
+                flag,
+                value: s.to_string(),
+                why: e.to_string(),
             })
         };
         let range = DayRange {
@@ -43,18 +64,17 @@ impl DayRange {
             to: day("--to", to)?,
         };
         if range.from > range.to {
-            return Err(format!(
-                "--from {} is after --to {}: the range is inclusive, from the earlier day to the later",
-                range.from, range.to
-            ));
+            return Err(DayRangeError::Reversed {
+                from: range.from,
+                to: range.to,
+            });
         }
         if range.len() > MAX_DAYS {
-            return Err(format!(
-                "{} days from {} to {}: at most {MAX_DAYS} days are read at once",
-                range.len(),
-                range.from,
-                range.to
-            ));
+            return Err(DayRangeError::TooLong {
+                days: range.len(),
+                from: range.from,
+                to: range.to,
+            });
         }
         Ok(range)
     }

@@ -195,25 +195,32 @@ pub fn bounded_raw(raw: &str) -> (String, u64) {
 
 /// Reads one event from its JSON form (file line or DynamoDB item turned into JSON),
 /// upcasting older schema versions. Unknown future versions are refused, never guessed.
-pub fn event_from_json(mut value: serde_json::Value) -> Result<Event, String> {
+pub fn event_from_json(mut value: serde_json::Value) -> Result<Event, EventReadError> {
     let schema = value
         .get("schema")
         .and_then(|s| s.as_u64())
-        .ok_or("event has no numeric `schema`")?;
+        .ok_or(EventReadError::NoSchema)?;
     match schema {
         // Version 1 is current. An upcaster for version N goes here, rewriting `value`
         // from N to N+1 and falling through.
         1 => {}
-        v => {
-            return Err(format!(
-                "event schema {v} is newer than this build understands ({SCHEMA_VERSION}); upgrade connect-triage"
-            ))
-        }
+        v => return Err(EventReadError::TooNew(v)),
     }
     if let Some(obj) = value.as_object_mut() {
         obj.insert("schema".into(), SCHEMA_VERSION.into());
     }
-    serde_json::from_value(value).map_err(|e| format!("event does not match the schema: {e}"))
+    serde_json::from_value(value).map_err(EventReadError::Shape)
+}
+
+/// Why stored data does not read back as an event.
+#[derive(Debug, thiserror::Error)]
+pub enum EventReadError {
+    #[error("event has no numeric `schema`")]
+    NoSchema,
+    #[error("event schema {0} is newer than this build understands ({SCHEMA_VERSION}); upgrade connect-triage")]
+    TooNew(u64),
+    #[error("event does not match the schema: {0}")]
+    Shape(serde_json::Error),
 }
 
 /// Timestamps are written as RFC 3339 UTC with milliseconds: `2026-11-25T14:03:07.123Z`.
@@ -273,7 +280,10 @@ mod tests {
     fn future_schema_is_refused() {
         let mut v = serde_json::to_value(sample()).expect("serialise");
         v["schema"] = 9.into();
-        assert!(event_from_json(v).unwrap_err().contains("upgrade"));
+        assert!(event_from_json(v)
+            .unwrap_err()
+            .to_string()
+            .contains("upgrade"));
     }
 
     #[test]

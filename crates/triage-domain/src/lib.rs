@@ -10,7 +10,9 @@ pub mod questionnaire;
 pub mod state;
 
 pub use decide::{decide, Answer, Decision, Invocation, ReplayReason, TurnArg, Warning};
-pub use event::{event_from_json, CallFacts, Event, EventKind, Outcome, SCHEMA_VERSION};
+pub use event::{
+    event_from_json, CallFacts, Event, EventKind, EventReadError, Outcome, SCHEMA_VERSION,
+};
 pub use ids::{ContactId, ContactIdError};
 pub use questionnaire::{Lang, Questionnaire, UnknownLang};
 pub use state::{CallState, FoldError, Reply};

@@ -175,7 +175,7 @@ impl Migrations {
                 .filter(|n| n.len() == 4 && n.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|n| n.parse::<u32>().ok())
                 .ok_or_else(|| bad("the name must be NNNN_name.json".into()))?;
-            let op = parse_op(&text).map_err(bad)?;
+            let op = parse_op(&text).map_err(|e| bad(e.0))?;
             list.push(Migration { number, name, op });
         }
         list.sort_by_key(|m| m.number);
@@ -210,13 +210,6 @@ impl Migrations {
 }
 
 // ---- the JSON forms (DynamoDB API field names) --------------------------------------------
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileJson {
-    operation: String,
-    input: serde_json::Value,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
@@ -290,32 +283,37 @@ struct ProjectionJson {
     non_key_attributes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone)]
+/// One migration file: `{"operation": ..., "input": {...}}`, the operation naming the
+/// variant and the input its DynamoDB API input, in the API's own field names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "operation", content = "input", deny_unknown_fields)]
 enum Op {
+    /// <https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateTable.html>
     CreateTable(CreateTableJson),
+    /// <https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html>
     UpdateTable(UpdateTableJson),
+    /// <https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTimeToLive.html>
     UpdateTimeToLive(UpdateTtlJson),
 }
 
-fn parse_op(text: &str) -> Result<Op, String> {
-    let file: FileJson = serde_json::from_str(text).map_err(|e| format!("not valid: {e}"))?;
-    let input = file.input;
-    let op = match file.operation.as_str() {
-        "CreateTable" => Op::CreateTable(
-            serde_json::from_value(input).map_err(|e| format!("CreateTable input: {e}"))?,
-        ),
-        "UpdateTable" => Op::UpdateTable(
-            serde_json::from_value(input).map_err(|e| format!("UpdateTable input: {e}"))?,
-        ),
-        "UpdateTimeToLive" => Op::UpdateTimeToLive(
-            serde_json::from_value(input).map_err(|e| format!("UpdateTimeToLive input: {e}"))?,
-        ),
-        other => {
-            return Err(format!(
-                "operation {other:?} is not supported (CreateTable, UpdateTable, UpdateTimeToLive)"
+/// What is wrong with a migration's content (its file is named by [`MigrateError::Bad`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct Invalid(String);
+
+const OPERATIONS: &str = "CreateTable, UpdateTable, UpdateTimeToLive";
+
+fn parse_op(text: &str) -> Result<Op, Invalid> {
+    let op: Op = serde_json::from_str(text).map_err(|e| {
+        let e = e.to_string();
+        if e.starts_with("unknown variant") {
+            Invalid(format!(
+                "the operation is not supported ({OPERATIONS}): {e}"
             ))
+        } else {
+            Invalid(format!("not valid: {e}"))
         }
-    };
+    })?;
     // Build the SDK values once now, so every enum value and required field is checked
     // before anything is applied.
     match &op {
@@ -327,7 +325,9 @@ fn parse_op(text: &str) -> Result<Op, String> {
         Op::UpdateTable(u) => {
             attr_defs(&u.attribute_definitions)?;
             if u.global_secondary_index_updates.is_empty() {
-                return Err("UpdateTable input: GlobalSecondaryIndexUpdates is empty".into());
+                return Err(Invalid(
+                    "UpdateTable input: GlobalSecondaryIndexUpdates is empty".into(),
+                ));
             }
             gsi_updates(&u.global_secondary_index_updates)?;
         }
@@ -338,15 +338,17 @@ fn parse_op(text: &str) -> Result<Op, String> {
     Ok(op)
 }
 
-fn checked<'a>(what: &str, value: &'a str, allowed: &[&str]) -> Result<&'a str, String> {
+fn checked<'a>(what: &str, value: &'a str, allowed: &[&str]) -> Result<&'a str, Invalid> {
     if allowed.contains(&value) {
         Ok(value)
     } else {
-        Err(format!("{what} {value:?} is not one of {allowed:?}"))
+        Err(Invalid(format!(
+            "{what} {value:?} is not one of {allowed:?}"
+        )))
     }
 }
 
-fn attr_defs(defs: &[AttrDefJson]) -> Result<Vec<AttributeDefinition>, String> {
+fn attr_defs(defs: &[AttrDefJson]) -> Result<Vec<AttributeDefinition>, Invalid> {
     defs.iter()
         .map(|d| {
             let t = checked(
@@ -358,14 +360,17 @@ fn attr_defs(defs: &[AttrDefJson]) -> Result<Vec<AttributeDefinition>, String> {
                 .attribute_name(&d.attribute_name)
                 .attribute_type(ScalarAttributeType::from(t))
                 .build()
-                .map_err(|e| format!("AttributeDefinitions: {e}"))
+                .map_err(|e| Invalid(format!("AttributeDefinitions: {e}")))
         })
         .collect()
 }
 
-fn key_schema(keys: &[KeyJson]) -> Result<Vec<KeySchemaElement>, String> {
+fn key_schema(keys: &[KeyJson]) -> Result<Vec<KeySchemaElement>, Invalid> {
     if keys.is_empty() || keys.len() > 2 {
-        return Err(format!("KeySchema holds 1 or 2 keys, not {}", keys.len()));
+        return Err(Invalid(format!(
+            "KeySchema holds 1 or 2 keys, not {}",
+            keys.len()
+        )));
     }
     keys.iter()
         .map(|k| {
@@ -374,12 +379,12 @@ fn key_schema(keys: &[KeyJson]) -> Result<Vec<KeySchemaElement>, String> {
                 .attribute_name(&k.attribute_name)
                 .key_type(KeyType::from(t))
                 .build()
-                .map_err(|e| format!("KeySchema: {e}"))
+                .map_err(|e| Invalid(format!("KeySchema: {e}")))
         })
         .collect()
 }
 
-fn billing_mode(mode: &str) -> Result<BillingMode, String> {
+fn billing_mode(mode: &str) -> Result<BillingMode, Invalid> {
     Ok(BillingMode::from(checked(
         "BillingMode",
         mode,
@@ -387,7 +392,7 @@ fn billing_mode(mode: &str) -> Result<BillingMode, String> {
     )?))
 }
 
-fn gsi_updates(updates: &[GsiUpdateJson]) -> Result<Vec<GlobalSecondaryIndexUpdate>, String> {
+fn gsi_updates(updates: &[GsiUpdateJson]) -> Result<Vec<GlobalSecondaryIndexUpdate>, Invalid> {
     updates
         .iter()
         .map(|u| {
@@ -406,18 +411,18 @@ fn gsi_updates(updates: &[GsiUpdateJson]) -> Result<Vec<GlobalSecondaryIndexUpda
                 .set_key_schema(Some(key_schema(&g.key_schema)?))
                 .projection(projection)
                 .build()
-                .map_err(|e| format!("GlobalSecondaryIndexUpdates: {e}"))?;
+                .map_err(|e| Invalid(format!("GlobalSecondaryIndexUpdates: {e}")))?;
             Ok(GlobalSecondaryIndexUpdate::builder().create(create).build())
         })
         .collect()
 }
 
-fn ttl_spec(spec: &TtlSpecJson) -> Result<TimeToLiveSpecification, String> {
+fn ttl_spec(spec: &TtlSpecJson) -> Result<TimeToLiveSpecification, Invalid> {
     TimeToLiveSpecification::builder()
         .enabled(spec.enabled)
         .attribute_name(&spec.attribute_name)
         .build()
-        .map_err(|e| format!("TimeToLiveSpecification: {e}"))
+        .map_err(|e| Invalid(format!("TimeToLiveSpecification: {e}")))
 }
 
 // ---- applying ----------------------------------------------------------------------------
@@ -488,7 +493,7 @@ pub async fn migrate(
                             report.skipped.push((m.name.clone(), why));
                             Some("already present")
                         }
-                        None => return Err(aws(m.operation(), e)),
+                        None => return Err(aws(m.operation(), e.0)),
                     },
                 }
             }
@@ -661,7 +666,7 @@ async fn effect_present(
     }
 }
 
-async fn apply(client: &Client, table: &str, m: &Migration) -> Result<(), String> {
+async fn apply(client: &Client, table: &str, m: &Migration) -> Result<(), Invalid> {
     match &m.op {
         Op::CreateTable(c) => client
             .create_table()
@@ -672,7 +677,7 @@ async fn apply(client: &Client, table: &str, m: &Migration) -> Result<(), String
             .send()
             .await
             .map(|_| ())
-            .map_err(sdk_message),
+            .map_err(|e| Invalid(sdk_message(e))),
         Op::UpdateTable(u) => {
             let defs = attr_defs(&u.attribute_definitions)?;
             client
@@ -685,7 +690,7 @@ async fn apply(client: &Client, table: &str, m: &Migration) -> Result<(), String
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(sdk_message)
+                .map_err(|e| Invalid(sdk_message(e)))
         }
         Op::UpdateTimeToLive(t) => client
             .update_time_to_live()
@@ -694,7 +699,7 @@ async fn apply(client: &Client, table: &str, m: &Migration) -> Result<(), String
             .send()
             .await
             .map(|_| ())
-            .map_err(sdk_message),
+            .map_err(|e| Invalid(sdk_message(e))),
     }
 }
 
