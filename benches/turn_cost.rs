@@ -9,7 +9,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use connect_triage::app::App;
-use connect_triage::connect::voice_event;
+use connect_triage::flow::voice_event;
 use connect_triage::domain::ContactId;
 use connect_triage::domain::EventKind;
 use connect_triage::store::memory::MemoryStore;

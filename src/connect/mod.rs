@@ -12,7 +12,7 @@ pub use response::Response;
 
 use crate::domain::ContactId;
 use crate::domain::{CallFacts, Invocation, Lang};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::borrow::Cow;
 
 /// Largest invocation accepted by `triage invoke` (Connect's own events are a few KB; a
@@ -165,34 +165,6 @@ fn from_wire(
                 caller_hash: None,
             },
         },
-    })
-}
-
-/// A voice contact's ContactFlowEvent as Amazon Connect sends it, with these Parameters
-/// (the flow's Lambda invocation attributes). For the synthetic callers of `seed-demo` and
-/// `loadtest`, the tests and the benchmarks.
-pub fn voice_event(contact_id: &str, caller: &str, params: &[(&str, &str)]) -> Value {
-    let params: Map<String, Value> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-        .collect();
-    serde_json::json!({
-        "Name": "ContactFlowEvent",
-        "Details": {
-            "ContactData": {
-                "Attributes": {},
-                "Channel": "VOICE",
-                "ContactId": contact_id,
-                "CustomerEndpoint": {"Address": caller, "Type": "TELEPHONE_NUMBER"},
-                "InitialContactId": contact_id,
-                "InitiationMethod": "INBOUND",
-                "InstanceARN": crate::sim::call::LOCAL_INSTANCE_ARN,
-                "PreviousContactId": contact_id,
-                "Queue": null,
-                "SystemEndpoint": {"Address": "+34900000000", "Type": "TELEPHONE_NUMBER"}
-            },
-            "Parameters": params
-        }
     })
 }
 

@@ -10,10 +10,11 @@ use std::io::Write;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+/// The instance a local call belongs to (the flow crate's, so every local event agrees).
+pub use crate::flow::LOCAL_INSTANCE_ARN;
+
 /// Placeholder values for the flow's `${...}` parameters when run locally.
 pub const LOCAL_FUNCTION_ARN: &str = "arn:aws:lambda:local:000000000000:function:triage";
-pub const LOCAL_INSTANCE_ARN: &str =
-    "arn:aws:connect:local:000000000000:instance/00000000-0000-4000-8000-000000000000";
 pub const LOCAL_QUEUE_ARN: &str =
     "arn:aws:connect:local:000000000000:instance/local/queue/hospital-triage";
 

@@ -85,7 +85,7 @@ impl Rng {
 /// Chance (percent) of a "yes" to the question at each position: some symptoms are common.
 const YES_PERCENT: [u64; 8] = [30, 12, 18, 35, 45, 40, 50, 30];
 
-use crate::connect::voice_event as event;
+use crate::flow::voice_event as event;
 
 /// One synthetic call: returns (turns, hung up).
 async fn play(

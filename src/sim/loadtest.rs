@@ -91,7 +91,7 @@ fn event(contact_id: &str, turn: Option<&str>, answer: Option<&str>) -> Value {
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
         .collect();
-    crate::connect::voice_event(contact_id, "+34600000000", &params)
+    crate::flow::voice_event(contact_id, "+34600000000", &params)
 }
 
 struct Worker {

@@ -6,7 +6,7 @@ pub const CALLER: &str = "+34600111222";
 
 /// A voice contact's event with these Parameters (the flow's Lambda invocation attributes).
 pub fn contact_event(contact_id: &str, params: &[(&str, &str)]) -> Value {
-    connect_triage::connect::voice_event(contact_id, CALLER, params)
+    connect_triage::flow::voice_event(contact_id, CALLER, params)
 }
 
 pub fn new_contact_id() -> String {

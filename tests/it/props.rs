@@ -118,7 +118,7 @@ proptest! {
         cid in "[!-~]{1,64}",
     ) {
         use aws_lambda_events::event::connect::ConnectEvent;
-        let mut event = connect_triage::connect::voice_event(&cid, "", &[]);
+        let mut event = connect_triage::flow::voice_event(&cid, "", &[]);
         event["Details"]["Parameters"] = json!(params);
         let data = &mut event["Details"]["ContactData"];
         data["Attributes"] = json!(attrs);

@@ -1,0 +1,454 @@
+//! Running one contact through a [`Flow`]: the flow data (`$.` values), what each action
+//! does, and where the call goes next.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::error::FlowError;
+use crate::event::{contact_flow_event, Contact};
+use crate::model::{Action, Flow, InputSpec, LambdaSpec, Step};
+use crate::refs::{scan_references, substitute, whole_reference};
+
+/// A call that runs this many actions without ending is stopped with
+/// [`FlowError::TooManySteps`].
+pub const MAX_STEPS: usize = 500;
+
+/// The largest Lambda response Connect accepts (32 KB).
+pub const MAX_LAMBDA_RESPONSE_BYTES: usize = 32 * 1024;
+
+/// Extra time given to [`Caller::press`] beyond the flow's input time limit before the
+/// interpreter itself treats the input as timed out.
+const PRESS_GRACE: Duration = Duration::from_secs(1);
+
+/// The catch-all `ErrorType` of an action's `Errors`.
+const NO_MATCHING_ERROR: &str = "NoMatchingError";
+/// The `ErrorType` a `Compare` takes when no condition holds.
+const NO_MATCHING_CONDITION: &str = "NoMatchingCondition";
+
+/// What the caller did when asked for input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerInput {
+    /// Keys pressed (`0`-`9`, `*`, `#`). An empty string counts as no input.
+    Digits(String),
+    /// Nothing was pressed within the time limit.
+    Timeout,
+    /// The caller hung up.
+    HangUp,
+}
+
+/// The person on the phone.
+#[async_trait::async_trait]
+pub trait Caller: Send {
+    /// Speak `text` to the caller (text-to-speech in Connect).
+    async fn hear(&mut self, text: &str);
+    /// Wait up to `timeout` for the first key; collect at most `max_digits` keys.
+    async fn press(&mut self, timeout: Duration, max_digits: usize) -> CallerInput;
+}
+
+/// The AWS Lambda functions the flow invokes.
+#[async_trait::async_trait]
+pub trait Lambda: Send + Sync {
+    /// Invoke `function_arn` synchronously with `event` (a `ContactFlowEvent`, see
+    /// [`contact_flow_event`]). `Err` is a failed invocation (the flow takes its error
+    /// branch); its text is only logged.
+    async fn invoke(&self, function_arn: &str, event: Value) -> Result<Value, String>;
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEnd {
+    /// The flow hung up (`DisconnectParticipant`).
+    Disconnected,
+    /// The contact was put in a queue (`TransferContactToQueue`); `queue` is the queue id
+    /// or ARN set by `UpdateContactTargetQueue`.
+    Transferred {
+        /// The queue id or ARN.
+        queue: String,
+    },
+    /// The caller hung up while asked for input.
+    HungUp,
+}
+
+/// The result of a simulated call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallReport {
+    /// How the call ended.
+    pub end: CallEnd,
+    /// The user-defined contact attributes at the end of the call.
+    pub attributes: BTreeMap<String, String>,
+    /// How many actions ran.
+    pub steps: usize,
+}
+
+/// Runs one whole call through `flow`, from its StartAction until it disconnects,
+/// transfers, or the caller hangs up.
+///
+/// `params` fills the `${Name}` placeholders (all of [`Flow::placeholders`] must be given).
+/// Branches a real call can take (Lambda errors and timeouts, invalid responses, input
+/// errors, a transfer without a queue) follow the flow's `Errors` transitions; a
+/// [`FlowError`] means the flow or the parameters are wrong, or the call never ends.
+pub async fn run(
+    flow: &Flow,
+    contact: &Contact,
+    lambda: &dyn Lambda,
+    caller: &mut dyn Caller,
+    params: &HashMap<String, String>,
+) -> Result<CallReport, FlowError> {
+    if let Some(name) = flow.placeholders.iter().find(|n| !params.contains_key(*n)) {
+        return Err(FlowError::MissingPlaceholder { name: name.clone() });
+    }
+    let mut data = FlowData {
+        contact,
+        params,
+        attributes: contact.attributes.clone(),
+        external: Value::Null,
+        stored_input: None,
+        target_queue: None,
+    };
+    let mut current = flow.start.clone();
+    let mut previous = current.clone();
+    let mut steps = 0;
+    loop {
+        if steps >= MAX_STEPS {
+            return Err(FlowError::TooManySteps { limit: MAX_STEPS });
+        }
+        let action = flow
+            .actions
+            .get(&current)
+            .ok_or_else(|| FlowError::DanglingTransition {
+                action: previous.clone(),
+                target: current.clone(),
+            })?;
+        previous.clone_from(&current);
+        steps += 1;
+        tracing::debug!(action = %action.id, step = steps, "flow action");
+        let next = match &action.step {
+            Step::Message { text } => {
+                caller.hear(&data.resolve(text)?).await;
+                Next::Success
+            }
+            Step::GetInput(spec) => get_input(&mut data, spec, caller).await?,
+            Step::SetAttributes { attributes } => {
+                let mut resolved = Vec::with_capacity(attributes.len());
+                for (key, value) in attributes {
+                    resolved.push((data.resolve(key)?, data.resolve(value)?));
+                }
+                data.attributes.extend(resolved);
+                Next::Success
+            }
+            Step::InvokeLambda(spec) => invoke(&mut data, spec, &action.id, lambda).await?,
+            Step::Compare { value } => {
+                let value = data.resolve_opt(value)?;
+                let matched = value.as_deref().and_then(|value| {
+                    action
+                        .conditions
+                        .iter()
+                        .find(|c| c.operator.holds(value, &c.operand))
+                });
+                match matched {
+                    Some(condition) => Next::Condition(condition.next.clone()),
+                    None => Next::Error(NO_MATCHING_CONDITION),
+                }
+            }
+            Step::SetQueue { queue } => {
+                let queue = data.resolve(queue)?;
+                if queue.is_empty() {
+                    Next::Error(NO_MATCHING_ERROR)
+                } else {
+                    data.target_queue = Some(queue);
+                    Next::Success
+                }
+            }
+            Step::TransferToQueue => match &data.target_queue {
+                Some(queue) => Next::End(CallEnd::Transferred {
+                    queue: queue.clone(),
+                }),
+                None => Next::Error(NO_MATCHING_ERROR),
+            },
+            Step::Disconnect => Next::End(CallEnd::Disconnected),
+        };
+        current = match next {
+            Next::Success => action.next_target()?.to_string(),
+            Next::Error(kind) => action.error_target(kind)?.to_string(),
+            Next::Condition(target) => target,
+            Next::End(end) => {
+                return Ok(CallReport {
+                    end,
+                    attributes: data.attributes,
+                    steps,
+                })
+            }
+        };
+    }
+}
+
+/// The flow data of one running contact: what `$.` references read.
+struct FlowData<'a> {
+    contact: &'a Contact,
+    params: &'a HashMap<String, String>,
+    /// `$.Attributes`.
+    attributes: BTreeMap<String, String>,
+    /// `$.External`: the last valid Lambda response.
+    external: Value,
+    /// `$.StoredCustomerInput`.
+    stored_input: Option<String>,
+    /// `$.Queue.ARN`.
+    target_queue: Option<String>,
+}
+
+impl FlowData<'_> {
+    fn lookup(&self, path: &str) -> Option<String> {
+        let mut parts = path.splitn(2, '.');
+        let root = parts.next().unwrap_or_default();
+        let rest = parts.next();
+        let endpoint = |number: &Option<String>| match rest {
+            Some("Address") => number.clone(),
+            Some("Type") => number.as_ref().map(|_| "TELEPHONE_NUMBER".to_string()),
+            _ => None,
+        };
+        match root {
+            "External" => {
+                let mut value = &self.external;
+                for key in rest?.split('.') {
+                    value = value.get(key)?;
+                }
+                match value {
+                    Value::Null => None,
+                    Value::String(s) => Some(s.clone()),
+                    other => Some(other.to_string()),
+                }
+            }
+            "Attributes" => self.attributes.get(rest?).cloned(),
+            "StoredCustomerInput" => self.stored_input.clone(),
+            "ContactId" | "InitialContactId" | "PreviousContactId" => {
+                Some(self.contact.contact_id.clone())
+            }
+            "Channel" => Some(self.contact.channel.clone()),
+            "InstanceARN" => Some(self.contact.instance_arn.clone()),
+            "InitiationMethod" => Some("INBOUND".to_string()),
+            "CustomerEndpoint" => endpoint(&self.contact.customer_number),
+            "SystemEndpoint" => endpoint(&self.contact.system_number),
+            "Queue" => match rest {
+                Some("ARN") => self.target_queue.clone(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Resolves a parameter value: placeholders first, then `$.` references. A value that
+    /// is a single reference to missing data is `None`.
+    fn resolve_opt(&self, raw: &str) -> Result<Option<String>, FlowError> {
+        let text = substitute(raw, self.params)?;
+        if let Some(path) = whole_reference(&text) {
+            return Ok(self.lookup(path));
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for (start, end, path) in scan_references(&text) {
+            out.push_str(&text[last..start]);
+            out.push_str(&self.lookup(path).unwrap_or_default());
+            last = end;
+        }
+        out.push_str(&text[last..]);
+        Ok(Some(out))
+    }
+
+    /// Like [`FlowData::resolve_opt`], with missing data read as an empty string.
+    fn resolve(&self, raw: &str) -> Result<String, FlowError> {
+        Ok(self.resolve_opt(raw)?.unwrap_or_default())
+    }
+
+    /// The `ContactFlowEvent` for a Lambda invoked now with `parameters`.
+    fn event(&self, parameters: Map<String, Value>) -> Value {
+        contact_flow_event(
+            self.contact,
+            &self.attributes,
+            self.target_queue.as_deref(),
+            parameters,
+        )
+    }
+}
+
+/// Where an action sends the call next.
+enum Next {
+    /// The success branch, `NextAction`.
+    Success,
+    /// The `Errors` entry for this `ErrorType` (else `NoMatchingError`).
+    Error(&'static str),
+    /// The target of the `Compare` condition that held.
+    Condition(String),
+    /// Nowhere: the call is over.
+    End(CallEnd),
+}
+
+impl Action {
+    fn next_target(&self) -> Result<&str, FlowError> {
+        self.next.as_deref().ok_or_else(|| FlowError::NoTransition {
+            action: self.id.clone(),
+            branch: "NextAction".to_string(),
+        })
+    }
+
+    /// The `Errors` entry for `kind`, else the catch-all `NoMatchingError` one.
+    fn error_target(&self, kind: &str) -> Result<&str, FlowError> {
+        let find = |wanted: &str| {
+            self.errors
+                .iter()
+                .find(|(error_type, _)| error_type == wanted)
+                .map(|(_, target)| target.as_str())
+        };
+        find(kind)
+            .or_else(|| find(NO_MATCHING_ERROR))
+            .ok_or_else(|| FlowError::NoTransition {
+                action: self.id.clone(),
+                branch: format!("the error {kind}"),
+            })
+    }
+}
+
+/// `GetParticipantInput` in store mode. As Connect documents for "Store customer input",
+/// a timeout takes the success branch with `$.StoredCustomerInput` = `Timeout`; the error
+/// branch is taken on non-voice channels and for keys a phone cannot send.
+async fn get_input(
+    data: &mut FlowData<'_>,
+    spec: &InputSpec,
+    caller: &mut dyn Caller,
+) -> Result<Next, FlowError> {
+    if data.contact.channel != "VOICE" {
+        return Ok(Next::Error(NO_MATCHING_ERROR));
+    }
+    if let Some(text) = &spec.text {
+        caller.hear(&data.resolve(text)?).await;
+    }
+    let pressed = tokio::time::timeout(
+        spec.timeout + PRESS_GRACE,
+        caller.press(spec.timeout, spec.max_digits),
+    )
+    .await
+    .unwrap_or(CallerInput::Timeout);
+    let stored = match pressed {
+        CallerInput::HangUp => return Ok(Next::End(CallEnd::HungUp)),
+        CallerInput::Timeout => "Timeout".to_string(),
+        CallerInput::Digits(keys) => match collect_digits(&keys, spec) {
+            None => return Ok(Next::Error(NO_MATCHING_ERROR)),
+            Some(digits) if digits.is_empty() => "Timeout".to_string(),
+            Some(digits) => digits,
+        },
+    };
+    data.stored_input = Some(stored);
+    Ok(Next::Success)
+}
+
+/// What Connect stores from the keys a caller pressed, or `None` for keys a phone cannot
+/// send. `*` clears what came before it unless the cancel key is disabled; the
+/// termination sequence ends the input and is not stored; input stops at `max_digits`.
+fn collect_digits(keys: &str, spec: &InputSpec) -> Option<String> {
+    let mut buffer = String::new();
+    for key in keys.chars() {
+        if !(key.is_ascii_digit() || key == '*' || key == '#') {
+            return None;
+        }
+        if key == '*' && spec.cancel_key {
+            buffer.clear();
+            continue;
+        }
+        buffer.push(key);
+        if !spec.terminator.is_empty() && buffer.ends_with(&spec.terminator) {
+            buffer.truncate(buffer.len() - spec.terminator.len());
+            break;
+        }
+        if buffer.chars().count() >= spec.max_digits {
+            break;
+        }
+    }
+    Some(buffer)
+}
+
+/// `InvokeLambdaFunction`, synchronous, within `InvocationTimeLimitSeconds`.
+async fn invoke(
+    data: &mut FlowData<'_>,
+    spec: &LambdaSpec,
+    action: &str,
+    lambda: &dyn Lambda,
+) -> Result<Next, FlowError> {
+    let arn = data.resolve(&spec.arn)?;
+    let mut parameters = Map::new();
+    for (key, value) in &spec.attributes {
+        parameters.insert(data.resolve(key)?, Value::String(data.resolve(value)?));
+    }
+    let event = data.event(parameters);
+    let failure = match tokio::time::timeout(spec.timeout, lambda.invoke(&arn, event)).await {
+        Err(_) => format!("no answer within {}s", spec.timeout.as_secs()),
+        Ok(Err(error)) => error,
+        Ok(Ok(response)) => match valid_response(&response, spec.string_map) {
+            Ok(()) => {
+                data.external = response;
+                return Ok(Next::Success);
+            }
+            Err(why) => why,
+        },
+    };
+    tracing::warn!(%action, function = %arn, error = %failure, "Lambda invocation failed; the flow takes its error branch");
+    Ok(Next::Error(NO_MATCHING_ERROR))
+}
+
+/// What a STRING_MAP (or JSON) validated Lambda response may be.
+fn valid_response(response: &Value, string_map: bool) -> Result<(), String> {
+    let size = response.to_string().len();
+    if size > MAX_LAMBDA_RESPONSE_BYTES {
+        return Err(format!(
+            "the response is {size} bytes; Connect accepts at most {MAX_LAMBDA_RESPONSE_BYTES}"
+        ));
+    }
+    if string_map {
+        let Value::Object(map) = response else {
+            return Err("STRING_MAP needs a flat JSON object".to_string());
+        };
+        if let Some((key, _)) = map.iter().find(|(_, v)| !v.is_string()) {
+            return Err(format!(
+                "STRING_MAP needs string values, but {key:?} is not a string"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_are_collected_as_connect_stores_them() {
+        let spec = |cancel_key: bool, max_digits: usize| InputSpec {
+            text: None,
+            timeout: Duration::from_secs(5),
+            max_digits,
+            terminator: "#".to_string(),
+            cancel_key,
+        };
+        assert_eq!(collect_digits("1", &spec(false, 1)).as_deref(), Some("1"));
+        assert_eq!(collect_digits("*", &spec(false, 1)).as_deref(), Some("*"));
+        assert_eq!(collect_digits("*", &spec(true, 1)).as_deref(), Some(""));
+        assert_eq!(collect_digits("12", &spec(false, 1)).as_deref(), Some("1"));
+        assert_eq!(
+            collect_digits("12#9", &spec(false, 9)).as_deref(),
+            Some("12")
+        );
+        assert_eq!(collect_digits("1*3", &spec(true, 9)).as_deref(), Some("3"));
+        assert_eq!(collect_digits("x", &spec(false, 1)), None);
+    }
+
+    #[test]
+    fn responses_are_validated_as_connect_does() {
+        assert!(valid_response(&json!({"a": "1"}), true).is_ok());
+        assert!(valid_response(&json!({"a": 1}), true).is_err());
+        assert!(valid_response(&json!(["a"]), true).is_err());
+        assert!(valid_response(&json!({"a": {"b": 1}}), false).is_ok());
+        let big = "x".repeat(MAX_LAMBDA_RESPONSE_BYTES);
+        assert!(valid_response(&json!({ "a": big }), true).is_err());
+    }
+}
