@@ -9,9 +9,9 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use connect_triage::app::App;
-use connect_triage::flow::voice_event;
 use connect_triage::domain::ContactId;
 use connect_triage::domain::EventKind;
+use connect_triage::flow::voice_event;
 use connect_triage::store::memory::MemoryStore;
 use connect_triage::store::EventStore;
 use std::process::Command;

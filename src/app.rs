@@ -23,10 +23,7 @@ pub use crate::connect::Response;
 /// a second attempt almost always settles it.
 pub const MAX_TURN_ATTEMPTS: u32 = 3;
 
-/// Time budget for one turn's store work. Connect waits at most 8 s for a Lambda
-/// (`InvocationTimeLimitSeconds` is 1..=8); 5 s leaves room for a cold start and the trip
-/// back to Connect, so the caller always hears our apology rather than Connect's error.
-pub const DEFAULT_TURN_BUDGET: Duration = Duration::from_secs(5);
+pub use crate::settings::DEFAULT_TURN_BUDGET;
 
 /// Where a turn takes the time it records. The wall clock in production; the synthetic
 /// demo generator (`triage seed-demo`) gives calls on past days their own clock.

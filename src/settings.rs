@@ -4,6 +4,7 @@
 //! `AWS_REGION`, credentials, profiles). See docs/contracts.md, "Settings".
 
 use crate::connect::{CallerHasher, CallerKeyError};
+use crate::store::dynamodb::{DynamoOptions, DynamoSettings, SdkLimits};
 use crate::store::StoreSpec;
 use std::time::Duration;
 
@@ -24,50 +25,18 @@ pub struct Settings {
     pub turn_budget: TurnBudget,
 }
 
-/// The DynamoDB store's settings that come from the environment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DynamoSettings {
-    /// Days an event is kept (`expires_at` = `at` + this). 1..=36,500; default 365.
-    pub retention_days: u32,
-    /// Shards per day in the by-day index. 1..=1,000; default 8.
-    pub day_shards: u32,
-}
+/// Time budget for one turn's store work. Connect waits at most 8 s for a Lambda
+/// (`InvocationTimeLimitSeconds` is 1..=8); 5 s leaves room for a cold start and the trip
+/// back to Connect, so the caller always hears our apology rather than Connect's error.
+pub const DEFAULT_TURN_BUDGET: Duration = Duration::from_secs(5);
 
-impl Default for DynamoSettings {
-    fn default() -> Self {
-        DynamoSettings {
-            retention_days: 365,
-            day_shards: 8,
-        }
-    }
-}
-
-/// Time limits of DynamoDB requests (see `store::dynamodb::client` for why these numbers).
-/// Only slow test doubles change them (moto: `scripts/test-moto.sh`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SdkLimits {
-    /// One HTTP attempt.
-    pub attempt_timeout: Duration,
-    /// The whole operation, retries included.
-    pub operation_timeout: Duration,
-}
-
-impl Default for SdkLimits {
-    fn default() -> Self {
-        SdkLimits {
-            attempt_timeout: crate::store::dynamodb::ATTEMPT_TIMEOUT,
-            operation_timeout: crate::store::dynamodb::OPERATION_TIMEOUT,
-        }
-    }
-}
-
-/// The time budget of one turn ([`crate::app::DEFAULT_TURN_BUDGET`] unless set).
+/// The time budget of one turn ([`DEFAULT_TURN_BUDGET`] unless set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TurnBudget(pub Duration);
 
 impl Default for TurnBudget {
     fn default() -> Self {
-        TurnBudget(crate::app::DEFAULT_TURN_BUDGET)
+        TurnBudget(DEFAULT_TURN_BUDGET)
     }
 }
 
@@ -144,6 +113,11 @@ impl Settings {
             },
             turn_budget: TurnBudget(ms("TRIAGE_TURN_BUDGET_MS", defaults.turn_budget.0)?),
         })
+    }
+
+    /// The DynamoDB store's options these settings give.
+    pub fn dynamo_options(&self) -> DynamoOptions {
+        DynamoOptions::from_settings(&self.dynamo, self.sdk)
     }
 
     /// The store the Lambda uses: `TRIAGE_STORE`, else `dynamodb:` + `TRIAGE_TABLE` (default

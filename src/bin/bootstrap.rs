@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = Settings::from_env()?;
     let spec = settings.lambda_store();
-    let store = store::open(&spec, &settings).await?;
+    let store = store::open(&spec, &settings.dynamo_options()).await?;
     let app = App::new(store).with_settings(&settings);
     tracing::info!(store = %spec, "ready");
     let app = &app;

@@ -84,12 +84,12 @@ impl Reader {
 /// across processes, so it is refused.
 pub async fn open_reader(
     spec: &StoreSpec,
-    settings: &crate::Settings,
+    opts: &crate::store::dynamodb::DynamoOptions,
 ) -> Result<Reader, StoreError> {
     Ok(match spec {
         StoreSpec::File(path) => Reader::new(Arc::new(crate::store::file::FileStore::open(path)?)),
         StoreSpec::DynamoDb(table) => Reader::new(Arc::new(
-            crate::store::dynamodb::DynamoStore::open(table.clone(), settings).await?,
+            crate::store::dynamodb::DynamoStore::open(table.clone(), opts.clone()).await?,
         )),
         StoreSpec::Memory => {
             return Err(StoreError::Invalid(

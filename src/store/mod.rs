@@ -206,13 +206,16 @@ pub type SharedStore = Arc<dyn EventStore>;
 
 /// Opens the store a spec names. DynamoDB takes its endpoint, region and credentials from
 /// the standard AWS settings (`AWS_ENDPOINT_URL`, `AWS_REGION`, profiles, roles), the rest
-/// from `settings`.
-pub async fn open(spec: &StoreSpec, settings: &crate::Settings) -> Result<SharedStore, StoreError> {
+/// from `opts`.
+pub async fn open(
+    spec: &StoreSpec,
+    opts: &dynamodb::DynamoOptions,
+) -> Result<SharedStore, StoreError> {
     Ok(match spec {
         StoreSpec::File(path) => Arc::new(file::FileStore::open(path)?),
         StoreSpec::Memory => Arc::new(memory::MemoryStore::new()),
         StoreSpec::DynamoDb(table) => {
-            Arc::new(dynamodb::DynamoStore::open(table.clone(), settings).await?)
+            Arc::new(dynamodb::DynamoStore::open(table.clone(), opts.clone()).await?)
         }
     })
 }

@@ -35,13 +35,13 @@ pub struct Ctx {
 
 impl Ctx {
     async fn store(&self) -> Result<SharedStore> {
-        store::open(&self.spec, &self.settings)
+        store::open(&self.spec, &self.settings.dynamo_options())
             .await
             .with_context(|| format!("cannot open the event store {}", self.spec))
     }
 
     async fn reader(&self) -> Result<Reader> {
-        connect_triage::read::open_reader(&self.spec, &self.settings)
+        connect_triage::read::open_reader(&self.spec, &self.settings.dynamo_options())
             .await
             .with_context(|| format!("cannot open the event store {}", self.spec))
     }

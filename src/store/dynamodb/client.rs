@@ -1,7 +1,7 @@
 //! The DynamoDB client: the SDK configuration (region chain, TLS, time limits, retries)
 //! and the wording of its errors as [`StoreError`]s.
 
-use crate::settings::SdkLimits;
+use super::SdkLimits;
 use crate::store::StoreError;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
@@ -85,13 +85,9 @@ pub async fn client(limits: &SdkLimits) -> Client {
     Client::new(&sdk_config(limits).await)
 }
 
-/// A client with the settings of the environment ([`crate::Settings::from_env`]; bad
-/// settings fall back to the defaults), for tools and tests that build one by hand.
+/// A client with the default limits, for tools and tests that build one by hand.
 pub async fn client_from_env() -> Client {
-    let limits = crate::Settings::from_env()
-        .map(|s| s.sdk)
-        .unwrap_or_default();
-    client(&limits).await
+    client(&SdkLimits::default()).await
 }
 
 /// Errors that are not a lost race: all "unavailable", each saying what failed.

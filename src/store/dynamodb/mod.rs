@@ -58,7 +58,6 @@ pub use item::*;
 use super::{check_batch, EventStore, History, StoreError, MAX_EVENT_BYTES};
 use crate::domain::ContactId;
 use crate::domain::{event_from_json, Event, EventKind};
-use crate::settings::{DynamoSettings, SdkLimits};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -67,6 +66,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use aws_sdk_dynamodb::Client;
 use client::{service_unavailable, unavailable};
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// Event store on one DynamoDB table (see the module docs for the layout).
 #[derive(Debug, Clone)]
@@ -85,11 +85,10 @@ impl DynamoStore {
         }
     }
 
-    /// A store on `table` with the standard AWS settings ([`sdk_config`]) and the
-    /// deployment's `settings`.
+    /// A store on `table` with the standard AWS settings ([`sdk_config`]) and `opts`.
     pub async fn open(
         table: impl Into<String>,
-        settings: &crate::Settings,
+        opts: DynamoOptions,
     ) -> Result<DynamoStore, StoreError> {
         let table = table.into();
         if table.is_empty() {
@@ -97,8 +96,7 @@ impl DynamoStore {
                 "the DynamoDB table name is empty".into(),
             ));
         }
-        let opts = DynamoOptions::from_settings(&settings.dynamo, settings.sdk);
-        Ok(DynamoStore::new(client(&settings.sdk).await, table, opts))
+        Ok(DynamoStore::new(client(&opts.limits).await, table, opts))
     }
 
     pub fn client(&self) -> &Client {
@@ -429,6 +427,43 @@ impl DynamoOptions {
             day_shards: settings.day_shards.max(1),
             page_limit: None,
             limits,
+        }
+    }
+}
+
+/// The DynamoDB store's settings that come from the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DynamoSettings {
+    /// Days an event is kept (`expires_at` = `at` + this). 1..=36,500; default 365.
+    pub retention_days: u32,
+    /// Shards per day in the by-day index. 1..=1,000; default 8.
+    pub day_shards: u32,
+}
+
+impl Default for DynamoSettings {
+    fn default() -> Self {
+        DynamoSettings {
+            retention_days: 365,
+            day_shards: 8,
+        }
+    }
+}
+
+/// Time limits of DynamoDB requests (see `client.rs` for why these numbers).
+/// Only slow test doubles change them (moto: `scripts/test-moto.sh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdkLimits {
+    /// One HTTP attempt.
+    pub attempt_timeout: Duration,
+    /// The whole operation, retries included.
+    pub operation_timeout: Duration,
+}
+
+impl Default for SdkLimits {
+    fn default() -> Self {
+        SdkLimits {
+            attempt_timeout: client::ATTEMPT_TIMEOUT,
+            operation_timeout: client::OPERATION_TIMEOUT,
         }
     }
 }
