@@ -2,7 +2,7 @@
 //! written as each call is read: memory stays constant whatever the range.
 
 use super::{for_each_call, CallQuery, Progress, Reader};
-use crate::output::csv_line;
+use crate::output::csv_writer;
 use chrono::SecondsFormat;
 use serde::Serialize;
 use std::io::Write;
@@ -73,6 +73,12 @@ impl AnswerRow<'_> {
     }
 }
 
+/// Where the rows go: CSV through the `csv` crate's writer, or JSON lines.
+enum Sink<'a> {
+    Csv(Box<csv::Writer<&'a mut dyn Write>>),
+    Jsonl(&'a mut dyn Write),
+}
+
 /// Writes every answer of `query` to `out`; calls `progress` after every `every` calls and
 /// at the end (once: not twice when the total is a multiple of `every`). Returns the totals.
 pub async fn export(
@@ -84,9 +90,14 @@ pub async fn export(
     mut progress: impl FnMut(Progress),
 ) -> Result<Progress, super::ReadError> {
     let mut done = Progress::default();
-    if format == ExportFormat::Csv {
-        writeln!(out, "{}", csv_line(HEADERS.iter().map(|h| h.to_string())))?;
-    }
+    let mut sink = match format {
+        ExportFormat::Csv => {
+            let mut w = csv_writer(out);
+            w.write_record(HEADERS)?;
+            Sink::Csv(Box::new(w))
+        }
+        ExportFormat::Jsonl => Sink::Jsonl(out),
+    };
     for_each_call(reader, query, |call, _| {
         let t = |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
         let started = t(call.started_at);
@@ -106,12 +117,12 @@ pub async fn export(
                 score: call.score,
                 caller_hash: call.caller_hash.as_deref().unwrap_or_default(),
             };
-            match format {
-                ExportFormat::Jsonl => {
-                    serde_json::to_writer(&mut *out, &row)?;
+            match &mut sink {
+                Sink::Jsonl(out) => {
+                    serde_json::to_writer(&mut **out, &row)?;
                     writeln!(out)?;
                 }
-                ExportFormat::Csv => writeln!(out, "{}", csv_line(row.cells().into_iter()))?,
+                Sink::Csv(w) => w.write_record(row.cells())?,
             }
             done.answers += 1;
         }
@@ -122,7 +133,10 @@ pub async fn export(
         Ok(())
     })
     .await?;
-    out.flush()?;
+    match &mut sink {
+        Sink::Jsonl(out) => out.flush()?,
+        Sink::Csv(w) => w.flush()?,
+    }
     if every == 0 || done.calls % every != 0 {
         progress(done);
     }

@@ -52,6 +52,8 @@ pub enum ReadError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
 }
 
 /// Calls whose events are being loaded ahead of the one being processed.

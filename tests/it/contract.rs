@@ -1,22 +1,139 @@
-//! The event store contract, shared by every adapter. Each check uses its own contact ids,
-//! so all of them can run against one store.
+//! The event store contract, shared by every adapter: one `#[tokio::test]` per check and
+//! adapter (`contract::memory::empty_load`, `contract::dynamodb::batch_is_all_or_nothing`,
+//! ...), made by [`store_contract!`], so one failing check hides none of the others. Each
+//! check uses its own contact ids, so all of them can also run against one store
+//! ([`run_all`]; the file store's whole-log test does).
 
-use crate::helpers::{answered, answers, contact, every_kind, started};
+use crate::helpers::{answered, answers, contact, dynamodb_store, every_kind, started};
+use connect_triage::store::dynamodb::{client_from_env, DynamoOptions, DynamoStore};
 use connect_triage::store::file::FileStore;
 use connect_triage::store::memory::MemoryStore;
 use connect_triage::store::{EventStore, SharedStore, StoreError};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Every contract check, in turn.
-pub async fn run_all(store: SharedStore) {
-    empty_load(&*store).await;
-    roundtrip_every_kind(&*store).await;
-    wrong_expected_version_conflicts(&*store).await;
-    non_contiguous_seq_is_invalid(&*store).await;
-    batch_is_all_or_nothing(&*store).await;
-    concurrent_appends_one_wins(store.clone(), 0).await;
-    concurrent_appends_one_wins(store.clone(), 1).await;
-    thousand_events_read_back_in_order(&*store).await;
+/// The one list of checks. `store_contract!(ADAPTER, CONSTRUCTOR)` makes `mod ADAPTER` with
+/// one test per check, each on a fresh [`Subject`] from `async fn CONSTRUCTOR() -> Subject`
+/// and finished by [`Subject::finish`]; `store_contract!(run_all)` makes [`run_all`].
+/// A check is an `async fn(SharedStore)` of this module.
+macro_rules! store_contract {
+    (@checks $($mode:tt)*) => {
+        store_contract!(@expand [$($mode)*] [
+            empty_load,
+            roundtrip_every_kind,
+            wrong_expected_version_conflicts,
+            non_contiguous_seq_is_invalid,
+            batch_is_all_or_nothing,
+            concurrent_appends_one_wins_on_a_new_stream,
+            concurrent_appends_one_wins_after_one_event,
+            thousand_events_read_back_in_order,
+        ]);
+    };
+    (@expand [run_all] [$($check:ident),* $(,)?]) => {
+        /// Every contract check in turn, on one store.
+        pub async fn run_all(store: SharedStore) {
+            $($check(store.clone()).await;)*
+        }
+    };
+    (@expand [$adapter:ident, $subject:ident] [$($check:ident),* $(,)?]) => {
+        pub mod $adapter {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    let subject = super::$subject().await;
+                    super::$check(subject.store.clone()).await;
+                    subject.finish().await;
+                }
+            )*
+        }
+    };
+    (run_all) => {
+        store_contract!(@checks run_all);
+    };
+    ($adapter:ident, $subject:ident) => {
+        store_contract!(@checks $adapter, $subject);
+    };
+}
+
+store_contract!(run_all);
+store_contract!(memory, memory_subject);
+store_contract!(file, file_subject);
+store_contract!(dynamodb, dynamodb_subject);
+
+/// A store under test, and what the adapter must also hold once a check is done.
+pub struct Subject {
+    pub store: SharedStore,
+    /// The file store's log (and the folder that holds it), read back after the check.
+    log: Option<(tempfile::TempDir, PathBuf)>,
+}
+
+impl Subject {
+    /// Adapter-specific checks after a contract check: for the file store, everything
+    /// written reads back through a second, independent handle (what another process sees).
+    pub async fn finish(self) {
+        if let Some((_dir, path)) = self.log {
+            check_log_reads_back(&path).await;
+        }
+    }
+}
+
+async fn memory_subject() -> Subject {
+    Subject {
+        store: Arc::new(MemoryStore::new()),
+        log: None,
+    }
+}
+
+async fn file_subject() -> Subject {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.jsonl");
+    Subject {
+        store: Arc::new(FileStore::open(&path).expect("open the file store")),
+        log: Some((dir, path)),
+    }
+}
+
+/// The DynamoDB checks share one table, made on first use, each with its own client:
+/// one migration rather than one per check (index builds are DynamoDB Local's slow part),
+/// and a client per test because each test has its own runtime, which its connections
+/// belong to.
+async fn dynamodb_subject() -> Subject {
+    static TABLE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    let table = TABLE
+        .get_or_init(|| async { dynamodb_store().await.1 })
+        .await
+        .clone();
+    let store = DynamoStore::new(client_from_env().await, table, DynamoOptions::default());
+    Subject {
+        store: Arc::new(store),
+        log: None,
+    }
+}
+
+/// The log is one whole JSON object per line, a second handle opens it without notes, and
+/// every line is an event of one of its streams.
+async fn check_log_reads_back(path: &Path) -> FileStore {
+    let again = FileStore::open(path).expect("reopen");
+    assert!(again.notes().is_empty(), "{:?}", again.notes());
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        // A check that writes nothing (empty_load) may leave no file at all.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => panic!("reading {}: {e}", path.display()),
+    };
+    assert!(text
+        .lines()
+        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    let mut events = 0;
+    for id in again.contacts() {
+        events += again.load(&id).await.expect("load").len();
+    }
+    assert_eq!(
+        events,
+        text.lines().count(),
+        "every line is an event of a stream"
+    );
+    again
 }
 
 fn assert_conflict(r: Result<(), StoreError>, what: &str) {
@@ -33,11 +150,11 @@ fn assert_invalid(r: Result<(), StoreError>, what: &str) {
     }
 }
 
-pub async fn empty_load(store: &dyn EventStore) {
+pub async fn empty_load(store: SharedStore) {
     assert!(store.load(&contact()).await.expect("load").is_empty());
 }
 
-pub async fn roundtrip_every_kind(store: &dyn EventStore) {
+pub async fn roundtrip_every_kind(store: SharedStore) {
     let id = contact();
     let events = every_kind();
     // One event, then a batch of two, then the rest: both write paths.
@@ -56,7 +173,7 @@ pub async fn roundtrip_every_kind(store: &dyn EventStore) {
     assert_eq!(store.load(&id).await.expect("load"), events);
 }
 
-pub async fn wrong_expected_version_conflicts(store: &dyn EventStore) {
+pub async fn wrong_expected_version_conflicts(store: SharedStore) {
     let id = contact();
     store.append(&id, 0, vec![started(1)]).await.expect("first");
     store
@@ -96,7 +213,7 @@ pub async fn wrong_expected_version_conflicts(store: &dyn EventStore) {
     assert!(store.load(&other).await.expect("load").is_empty());
 }
 
-pub async fn non_contiguous_seq_is_invalid(store: &dyn EventStore) {
+pub async fn non_contiguous_seq_is_invalid(store: SharedStore) {
     let id = contact();
     assert_invalid(
         store.append(&id, 0, vec![answered(2, true, "1")]).await,
@@ -113,7 +230,7 @@ pub async fn non_contiguous_seq_is_invalid(store: &dyn EventStore) {
     assert!(store.load(&id).await.expect("load").is_empty());
 }
 
-pub async fn batch_is_all_or_nothing(store: &dyn EventStore) {
+pub async fn batch_is_all_or_nothing(store: SharedStore) {
     let id = contact();
     store.append(&id, 0, vec![started(1)]).await.expect("first");
     store
@@ -144,8 +261,18 @@ pub async fn batch_is_all_or_nothing(store: &dyn EventStore) {
     assert_eq!(&after[2..], &next[..]);
 }
 
+/// [`concurrent_appends_one_wins`] on a stream with no events yet.
+pub async fn concurrent_appends_one_wins_on_a_new_stream(store: SharedStore) {
+    concurrent_appends_one_wins(store, 0).await;
+}
+
+/// [`concurrent_appends_one_wins`] on a stream with one event.
+pub async fn concurrent_appends_one_wins_after_one_event(store: SharedStore) {
+    concurrent_appends_one_wins(store, 1).await;
+}
+
 /// 50 writers append at the same version: one wins, 49 conflict, one batch is stored.
-pub async fn concurrent_appends_one_wins(store: SharedStore, at_version: u64) {
+async fn concurrent_appends_one_wins(store: SharedStore, at_version: u64) {
     let id = contact();
     let prefix = answers(1, at_version);
     if at_version > 0 {
@@ -184,7 +311,7 @@ pub async fn concurrent_appends_one_wins(store: SharedStore, at_version: u64) {
 }
 
 /// 1,000 events in batches of 25 read back whole and in order.
-pub async fn thousand_events_read_back_in_order(store: &dyn EventStore) {
+pub async fn thousand_events_read_back_in_order(store: SharedStore) {
     let id = contact();
     let mut all = vec![started(1)];
     all.extend(answers(2, 999));
@@ -210,33 +337,13 @@ pub async fn thousand_events_read_back_in_order(store: &dyn EventStore) {
     assert_eq!(loaded, all);
 }
 
+/// Every check into one log (many streams interleaved in one file), which then reads back
+/// whole through a second handle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn memory_store_meets_the_contract() {
-    run_all(Arc::new(MemoryStore::new())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn file_store_meets_the_contract() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("events.jsonl");
-    let store = Arc::new(FileStore::open(&path).expect("open"));
-    run_all(store).await;
-    // Everything written reads back the same through a second, independent handle (what
-    // another process sees), and the log is one whole JSON object per line.
-    let again = FileStore::open(&path).expect("reopen");
-    assert!(again.notes().is_empty(), "{:?}", again.notes());
-    let text = std::fs::read_to_string(&path).expect("log");
-    assert!(text
-        .lines()
-        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
-    let mut events = 0;
-    for id in again.contacts() {
-        events += again.load(&id).await.expect("load").len();
-    }
+async fn file_store_keeps_every_check_in_one_log() {
+    let subject = file_subject().await;
+    run_all(subject.store.clone()).await;
+    let path = subject.log.as_ref().map(|(_, p)| p.clone()).expect("a log");
+    let again = check_log_reads_back(&path).await;
     assert!(again.contacts().len() >= 6);
-    assert_eq!(
-        events,
-        text.lines().count(),
-        "every line is an event of a stream"
-    );
 }

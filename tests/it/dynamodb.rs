@@ -1,7 +1,6 @@
 //! The DynamoDB adapter: the shared contract, plus what only DynamoDB has (item layout,
 //! pagination, migrations, error mapping). Needs `AWS_ENDPOINT_URL` (scripts/test.sh).
 
-use crate::contract;
 use crate::helpers::{
     answered, answers, contact, drop_table, dynamodb_store, dynamodb_store_with, every_kind,
     migrate_test_table, new_table_name, rejected, started,
@@ -14,7 +13,6 @@ use connect_triage::store::dynamodb::{
     BY_DAY_INDEX, MIGRATIONS_KEY,
 };
 use connect_triage::store::{EventStore, StoreError};
-use std::sync::Arc;
 
 async fn raw_item(store: &DynamoStore, id: &ContactId, seq: u64) -> Option<Item> {
     store
@@ -42,12 +40,6 @@ fn n(item: &Item, k: &str) -> i64 {
         Some(AttributeValue::N(v)) => v.parse().expect("a number"),
         other => panic!("{k} should be N, is {other:?}"),
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn dynamodb_store_meets_the_contract() {
-    let (store, _) = dynamodb_store().await;
-    contract::run_all(Arc::new(store)).await;
 }
 
 #[tokio::test]

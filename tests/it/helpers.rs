@@ -132,15 +132,11 @@ pub fn answers(first: u64, n: u64) -> Vec<Event> {
 
 static MIGRATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The DynamoDB endpoint under test. Panics (never skips) when none is configured.
+/// The DynamoDB endpoint under test: `AWS_ENDPOINT_URL`, or else the test binary's own
+/// DynamoDB Local, installed and started on first use (see [`crate::ddb_local`]). Panics
+/// (never skips) when there can be none, saying why and what to run.
 pub fn endpoint() -> String {
-    match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "AWS_ENDPOINT_URL is not set: run scripts/test.sh, which starts DynamoDB Local \
-             (or scripts/test-moto.sh for moto)"
-        ),
-    }
+    crate::ddb_local::endpoint()
 }
 
 /// A fresh, uniquely named table, created by `migrate` (every migration but TTL, see
@@ -151,13 +147,14 @@ pub async fn dynamodb_store() -> (DynamoStore, String) {
 
 /// As [`dynamodb_store`], with store options.
 pub async fn dynamodb_store_with(opts: DynamoOptions) -> (DynamoStore, String) {
-    let client = client_from_env().await;
+    // The endpoint first: it may have to start DynamoDB Local.
     let table = new_table_name();
+    let client = client_from_env().await;
     migrate_test_table(&client, &table, &test_migrations()).await;
     (DynamoStore::new(client, table.clone(), opts), table)
 }
 
-/// A unique table name; checks that an endpoint is configured.
+/// A unique table name; makes sure there is an endpoint (starting DynamoDB Local if need be).
 pub fn new_table_name() -> String {
     endpoint();
     format!("it-{}", Uuid::now_v7().simple())

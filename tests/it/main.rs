@@ -1,12 +1,14 @@
-//! The one integration test binary, modules by subject, shared helpers. DynamoDB tests need
-//! `AWS_ENDPOINT_URL`: run them with `scripts/test.sh` (starts DynamoDB Local) or
-//! `scripts/test-moto.sh` (moto).
+//! The one integration test binary, modules by subject, shared helpers. DynamoDB tests use
+//! `AWS_ENDPOINT_URL` when it is set (`scripts/test.sh` starts DynamoDB Local for it,
+//! `scripts/test-moto.sh` moto); otherwise the binary installs and starts a DynamoDB Local
+//! of its own on first use, stopped when it ends (`ddb_local`), so a bare `cargo test` works.
 
 mod analytics;
 mod bounds;
 mod call;
 mod cli;
 mod contract;
+mod ddb_local;
 mod dynamodb;
 mod e2e_dynamodb;
 mod events;

@@ -1,29 +1,69 @@
-//! A small Lambda Runtime API server on loopback (the HTTP interface AWS Lambda gives a
-//! custom runtime: `GET /2018-06-01/runtime/invocation/next`, `POST .../{id}/response`,
-//! `POST .../{id}/error`), so the real `bootstrap` binary can be driven as Lambda drives it.
+//! A Lambda Runtime API on loopback, served by axum, so the real `bootstrap` binary can be
+//! driven as Lambda drives a custom runtime. The paths, headers and status codes are those
+//! of <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>:
+//!
+//! - `GET /2018-06-01/runtime/invocation/next`: the next event (long poll), with
+//!   `Lambda-Runtime-Aws-Request-Id`, `-Deadline-Ms`, `-Invoked-Function-Arn`, `-Trace-Id`;
+//! - `POST /2018-06-01/runtime/invocation/{AwsRequestId}/response`: the function's answer;
+//! - `POST /2018-06-01/runtime/invocation/{AwsRequestId}/error`: an invocation error;
+//! - `POST /2018-06-01/runtime/init/error`: the function could not start.
+//!
+//! The three POSTs answer `202 Accepted`; an unknown request id `400`. An init error fails
+//! every waiting invocation and every later one, as Lambda fails them.
 
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
-type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Value, String>>>>>;
-type Nexts = Arc<Mutex<Vec<std::time::Instant>>>;
+type Answer = Result<Value, String>;
+type Nexts = Arc<Mutex<Vec<Instant>>>;
 type Queue = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Vec<u8>)>>>;
+
+/// Lambda's limit on a synchronous response; axum's default (2 MB) is lower.
+const MAX_BODY: usize = 6 * 1024 * 1024;
 
 pub struct RuntimeApi {
     pub addr: SocketAddr,
     /// When each `GET .../invocation/next` arrived (cold start = the first one).
     pub nexts: Nexts,
     queue: mpsc::UnboundedSender<(String, Vec<u8>)>,
-    pending: Pending,
-    next_id: Mutex<u64>,
+    waiting: Arc<Mutex<Waiting>>,
+    next_id: AtomicU64,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Invocations sent and not yet answered, and the init error that fails them all.
+#[derive(Default)]
+struct Waiting {
+    answers: HashMap<String, oneshot::Sender<Answer>>,
+    init_error: Option<String>,
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+struct Api {
+    queue: Queue,
+    waiting: Arc<Mutex<Waiting>>,
+    nexts: Nexts,
+}
+
+/// A panicking test must not turn every later request into a second panic.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl RuntimeApi {
@@ -33,21 +73,33 @@ impl RuntimeApi {
             .expect("bind loopback");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = mpsc::unbounded_channel();
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        let pending: Pending = Arc::default();
-        let nexts: Nexts = Arc::default();
-        let (p, n) = (pending.clone(), nexts.clone());
-        tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                tokio::spawn(serve(sock, rx.clone(), p.clone(), n.clone()));
-            }
+        let api = Api {
+            queue: Arc::new(tokio::sync::Mutex::new(rx)),
+            waiting: Arc::default(),
+            nexts: Arc::default(),
+        };
+        let (waiting, nexts) = (api.waiting.clone(), api.nexts.clone());
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .layer(DefaultBodyLimit::max(MAX_BODY))
+            .with_state(api);
+        let server = tokio::spawn(async move {
+            // Ends only when the listener fails; the task is aborted on drop.
+            let _ = axum::serve(listener, app).await;
         });
         RuntimeApi {
             addr,
             nexts,
             queue: tx,
-            pending,
-            next_id: Mutex::new(0),
+            waiting,
+            next_id: AtomicU64::new(0),
+            server,
         }
     }
 
@@ -102,14 +154,18 @@ impl RuntimeApi {
 
     /// One invocation: the function's response, or the body of its error report.
     pub async fn invoke_raw(&self, payload: Vec<u8>) -> Result<Value, String> {
-        let id = {
-            let mut n = self.next_id.lock().expect("lock");
-            *n += 1;
-            format!("req-{n}")
-        };
+        let id = format!("req-{}", self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().expect("lock").insert(id.clone(), tx);
-        self.queue.send((id, payload)).expect("queue");
+        {
+            let mut waiting = lock(&self.waiting);
+            if let Some(e) = &waiting.init_error {
+                return Err(format!("the function failed to initialise: {e}"));
+            }
+            waiting.answers.insert(id.clone(), tx);
+        }
+        self.queue
+            .send((id, payload))
+            .map_err(|_| "the Runtime API server has stopped".to_string())?;
         match tokio::time::timeout(Duration::from_secs(30), rx).await {
             Ok(Ok(r)) => r,
             _ => Err("no answer from the function within 30 s".into()),
@@ -121,101 +177,82 @@ impl RuntimeApi {
     }
 }
 
-async fn serve(sock: TcpStream, queue: Queue, pending: Pending, nexts: Nexts) {
-    let (r, mut w) = sock.into_split();
-    let mut r = BufReader::new(r);
-    loop {
-        let mut request_line = String::new();
-        if r.read_line(&mut request_line).await.unwrap_or(0) == 0 {
-            return;
-        }
-        let mut headers = HashMap::new();
-        loop {
-            let mut line = String::new();
-            if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
-        let body = read_body(&mut r, &headers).await;
-        let mut parts = request_line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        if method == "GET" && path.ends_with("/runtime/invocation/next") {
-            if let Ok(mut n) = nexts.lock() {
-                n.push(std::time::Instant::now());
-            }
-            let next = queue.lock().await.recv().await;
-            let Some((id, payload)) = next else { return };
-            let deadline = chrono::Utc::now().timestamp_millis() + 8_000;
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {id}\r\n\
-                 Lambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: \
-                 arn:aws:lambda:us-east-1:000000000000:function:triage\r\nLambda-Runtime-Trace-Id: \
-                 Root=1-00000000-000000000000000000000000\r\nContent-Length: {}\r\n\r\n",
-                payload.len()
-            );
-            if w.write_all(head.as_bytes()).await.is_err() || w.write_all(&payload).await.is_err() {
-                return;
-            }
-            continue;
-        }
-        let segs: Vec<&str> = path.split('/').collect();
-        // /2018-06-01/runtime/invocation/{id}/response|error
-        if method == "POST" && segs.len() == 6 && segs[3] == "invocation" {
-            let result = match segs[5] {
-                "response" => serde_json::from_slice(&body).map_err(|e| e.to_string()),
-                _ => Err(String::from_utf8_lossy(&body).into_owned()),
-            };
-            if let Some(tx) = pending.lock().expect("lock").remove(segs[4]) {
-                let _ = tx.send(result);
-            }
-        }
-        let ok = "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"status\":\"OK\"}\n";
-        if w.write_all(ok.as_bytes()).await.is_err() {
-            return;
-        }
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
     }
 }
 
-async fn read_body(
-    r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-    headers: &HashMap<String, String>,
-) -> Vec<u8> {
-    let mut body = Vec::new();
-    if let Some(n) = headers
-        .get("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        body.resize(n, 0);
-        let _ = r.read_exact(&mut body).await;
-    } else if headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v.contains("chunked"))
-    {
-        loop {
-            let mut size = String::new();
-            if r.read_line(&mut size).await.unwrap_or(0) == 0 {
-                break;
-            }
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-                .unwrap_or(0);
-            let mut chunk = vec![0; n + 2];
-            if r.read_exact(&mut chunk).await.is_err() {
-                break;
-            }
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
+/// `GET .../invocation/next`: waits for an invocation, sends it with Lambda's headers.
+async fn next(State(api): State<Api>) -> Response {
+    lock(&api.nexts).push(Instant::now());
+    let Some((id, payload)) = api.queue.lock().await.recv().await else {
+        return (StatusCode::GONE, "the test is over").into_response();
+    };
+    let deadline = chrono::Utc::now().timestamp_millis() + 8_000;
+    let headers = [
+        ("content-type", "application/json".to_string()),
+        ("lambda-runtime-aws-request-id", id),
+        ("lambda-runtime-deadline-ms", deadline.to_string()),
+        (
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:000000000000:function:triage".into(),
+        ),
+        (
+            "lambda-runtime-trace-id",
+            "Root=1-00000000-000000000000000000000000".into(),
+        ),
+    ];
+    (headers, payload).into_response()
+}
+
+/// `POST .../invocation/{id}/response`: the function's answer, which must be JSON.
+async fn response(State(api): State<Api>, Path(id): Path<String>, body: Bytes) -> Response {
+    let answer = serde_json::from_slice(&body).map_err(|e| e.to_string());
+    settle(&api, &id, answer)
+}
+
+/// `POST .../invocation/{id}/error`: the error report's body is the invocation's error.
+async fn error(State(api): State<Api>, Path(id): Path<String>, body: Bytes) -> Response {
+    settle(&api, &id, Err(String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// `POST .../init/error`: fails what waits and whatever comes later.
+async fn init_error(State(api): State<Api>, body: Bytes) -> Response {
+    let e = String::from_utf8_lossy(&body).into_owned();
+    let mut waiting = lock(&api.waiting);
+    for (_, tx) in waiting.answers.drain() {
+        let _ = tx.send(Err(format!("the function failed to initialise: {e}")));
     }
-    body
+    waiting.init_error = Some(e);
+    accepted()
+}
+
+fn settle(api: &Api, id: &str, answer: Answer) -> Response {
+    match lock(&api.waiting).answers.remove(id) {
+        Some(tx) => {
+            // The invoker may have given up (timed out) already: nothing to tell.
+            let _ = tx.send(answer);
+            accepted()
+        }
+        None => (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/json")],
+            format!(
+                r#"{{"errorMessage":"unknown request id {id}","errorType":"InvalidRequestID"}}"#
+            ),
+        )
+            .into_response(),
+    }
+}
+
+fn accepted() -> Response {
+    (
+        StatusCode::ACCEPTED,
+        [("content-type", "application/json")],
+        r#"{"status":"OK"}"#,
+    )
+        .into_response()
 }
 
 /// Everything the child wrote to stdout so far (its logs), after it is killed.
