@@ -62,7 +62,7 @@ pub fn parse_bytes(bytes: &[u8], hasher: Option<&CallerHasher>) -> Result<TurnRe
         return Err(InputError::TooLarge(bytes.len()));
     }
     // One pass over the bytes, borrowing strings from them and skipping what is not read.
-    match serde_json::from_slice::<wire::Obj<wire::Event>>(bytes) {
+    match serde_json::from_slice::<wire::Obj<wire::ContactFlowEvent>>(bytes) {
         Ok(wire::Obj(event)) => from_wire(event, hasher),
         Err(e) => {
             let value: Value =
@@ -75,7 +75,7 @@ pub fn parse_bytes(bytes: &[u8], hasher: Option<&CallerHasher>) -> Result<TurnRe
 /// Checks a ContactFlowEvent given as JSON (the in-process Lambda of `triage call`, the
 /// demo and load generators) exactly as [`parse_bytes`] checks bytes.
 pub fn parse_event(value: Value, hasher: Option<&CallerHasher>) -> Result<TurnRequest, InputError> {
-    match <wire::Obj<wire::Event> as serde::Deserialize>::deserialize(&value) {
+    match <wire::Obj<wire::ContactFlowEvent> as serde::Deserialize>::deserialize(&value) {
         Ok(wire::Obj(event)) => from_wire(event, hasher),
         Err(e) => Err(diagnose(&value, &e)),
     }
@@ -111,7 +111,7 @@ fn diagnose(value: &Value, e: &dyn std::fmt::Display) -> InputError {
 
 /// The checked request from a ContactFlowEvent as read off the wire.
 fn from_wire(
-    event: wire::Event<'_>,
+    event: wire::ContactFlowEvent<'_>,
     hasher: Option<&CallerHasher>,
 ) -> Result<TurnRequest, InputError> {
     let details = event.details.0;

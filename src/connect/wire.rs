@@ -12,7 +12,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 #[derive(Deserialize)]
-pub struct Event<'a> {
+pub struct ContactFlowEvent<'a> {
     #[serde(rename = "Details", borrow)]
     pub details: Obj<Details<'a>>,
 }

@@ -9,8 +9,7 @@ use crate::app::App;
 use crate::connect::CallerHasher;
 use crate::store::SharedStore;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use rand::{Rng as _, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use super::rng::SimRng;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -64,24 +63,6 @@ pub enum DemoError {
     Task(#[source] tokio::task::JoinError),
 }
 
-/// The demo's random numbers: ChaCha8, whose stream for a seed is fixed (rand_chacha
-/// documents it as reproducible across platforms and releases), so a seed always gives the
-/// same calls.
-struct Rng(ChaCha8Rng);
-
-impl Rng {
-    fn seeded(seed: u64) -> Rng {
-        Rng(ChaCha8Rng::seed_from_u64(seed))
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0.random_range(0..n.max(1))
-    }
-    /// True with probability `p` percent.
-    fn chance(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-}
-
 /// Chance (percent) of a "yes" to the question at each position: some symptoms are common.
 const YES_PERCENT: [u64; 8] = [30, 12, 18, 35, 45, 40, 50, 30];
 
@@ -94,7 +75,7 @@ async fn play(
     plan: &DemoPlan,
     i: u32,
 ) -> Result<(u64, bool), DemoError> {
-    let mut rng = Rng::seeded(plan.seed ^ (u64::from(i) + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let mut rng = SimRng::seeded(plan.seed ^ (u64::from(i) + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
     let day = plan
         .first_day
         .checked_add_signed(Duration::days(rng.below(u64::from(plan.days.max(1))) as i64))

@@ -14,6 +14,7 @@ use crate::domain::ContactId;
 use crate::domain::{CallState, EventKind};
 use crate::store::SharedStore;
 use serde_json::Value;
+use super::rng::SimRng;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -71,21 +72,6 @@ impl Report {
     }
 }
 
-/// The driver's random numbers: variety, not cryptography; seeded per worker so a run can
-/// be told apart from the next.
-struct Rng(rand_chacha::ChaCha8Rng);
-
-impl Rng {
-    fn seeded(seed: u64) -> Rng {
-        use rand::SeedableRng;
-        Rng(rand_chacha::ChaCha8Rng::seed_from_u64(seed))
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        use rand::Rng as _;
-        self.0.random_range(0..n.max(1))
-    }
-}
-
 fn event(contact_id: &str, turn: Option<&str>, answer: Option<&str>) -> Value {
     let params: Vec<(&str, &str)> = [("turn", turn), ("answer", answer)]
         .into_iter()
@@ -96,7 +82,7 @@ fn event(contact_id: &str, turn: Option<&str>, answer: Option<&str>) -> Value {
 
 struct Worker {
     app: App,
-    rng: Rng,
+    rng: SimRng,
     latencies: Vec<Duration>,
     retries: usize,
     apologies: usize,
@@ -224,7 +210,7 @@ pub async fn run(app: App, opts: &Options) -> Result<Report, LoadtestError> {
             ^ (w as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mut worker = Worker {
             app: app.clone(),
-            rng: Rng::seeded(seed),
+            rng: SimRng::seeded(seed),
             latencies: Vec::new(),
             retries: 0,
             apologies: 0,

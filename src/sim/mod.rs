@@ -8,3 +8,4 @@
 pub mod call;
 pub mod demo;
 pub mod loadtest;
+pub mod rng;
