@@ -21,6 +21,31 @@ pub const LOCAL_QUEUE_ARN: &str =
 /// The flow that `template.yaml` deploys (`connect/triage-flow.json`), embedded at build time.
 pub const TRIAGE_FLOW_JSON: &str = include_str!("../../connect/triage-flow.json");
 
+/// The Polly voice of each language (`connect/voices.json`): the one place it is written.
+/// `scripts/gen-template.py` puts the same values into the deployed flow.
+pub const VOICES_JSON: &str = include_str!("../../connect/voices.json");
+
+/// The flow's `${Name}` placeholders for the voices: `VoiceEs`, `EngineEs`, `StyleEs`,
+/// `VoiceEn`, ... from [`VOICES_JSON`].
+pub fn voice_placeholders() -> Result<HashMap<String, String>, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct One {
+        voice: String,
+        engine: String,
+        style: String,
+    }
+    let voices: HashMap<String, One> = serde_json::from_str(VOICES_JSON)?;
+    let mut out = HashMap::new();
+    for (lang, suffix) in [("es", "Es"), ("en", "En")] {
+        if let Some(v) = voices.get(lang) {
+            out.insert(format!("Voice{suffix}"), v.voice.clone());
+            out.insert(format!("Engine{suffix}"), v.engine.clone());
+            out.insert(format!("Style{suffix}"), v.style.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// [`TRIAGE_FLOW_JSON`], parsed and checked.
 pub fn triage_flow() -> Result<Flow, flow::FlowError> {
     Flow::from_json(TRIAGE_FLOW_JSON)
@@ -105,6 +130,11 @@ impl<W: Write + Send> Caller for TerminalCaller<W> {
         let _ = writeln!(self.out, "  🔊 {text}");
     }
 
+    async fn voice(&mut self, voice: &crate::flow::Voice) {
+        let engine = voice.engine.as_deref().unwrap_or("standard");
+        let _ = writeln!(self.out, "  🗣  voice {} ({engine})", voice.name);
+    }
+
     async fn press(&mut self, timeout: Duration, max_digits: usize) -> CallerInput {
         if let Some(script) = &mut self.script {
             return match script.next() {
@@ -154,13 +184,15 @@ pub async fn run_call(
     caller: &mut dyn Caller,
 ) -> Result<CallReport, flow::FlowError> {
     let flow = triage_flow()?;
-    let params = HashMap::from([
+    let mut params = HashMap::from([
         (
             "TriageFunctionArn".to_string(),
             LOCAL_FUNCTION_ARN.to_string(),
         ),
         ("HospitalQueueArn".to_string(), LOCAL_QUEUE_ARN.to_string()),
     ]);
+    // A broken voices file leaves the placeholders unfilled: the run then names them.
+    params.extend(voice_placeholders().unwrap_or_default());
     flow::run(&flow, contact, &AppLambda(app), caller, &params).await
 }
 

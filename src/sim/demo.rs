@@ -5,11 +5,11 @@
 //! land on past days. Contact ids start with [`DEMO_PREFIX`]; callers' numbers are made up
 //! (`+34699xxxxxx`) and stored only as keyed hashes.
 
+use super::rng::SimRng;
 use crate::app::App;
 use crate::connect::CallerHasher;
 use crate::store::SharedStore;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use super::rng::SimRng;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -75,7 +75,8 @@ async fn play(
     plan: &DemoPlan,
     i: u32,
 ) -> Result<(u64, bool), DemoError> {
-    let mut rng = SimRng::seeded(plan.seed ^ (u64::from(i) + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let mut rng =
+        SimRng::seeded(plan.seed ^ (u64::from(i) + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
     let day = plan
         .first_day
         .checked_add_signed(Duration::days(rng.below(u64::from(plan.days.max(1))) as i64))

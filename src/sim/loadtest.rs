@@ -9,12 +9,12 @@
 //! answer the driver got a new turn for is in the trail exactly once, that nothing else
 //! was recorded, and that every call concluded.
 
+use super::rng::SimRng;
 use crate::app::{App, Response};
 use crate::domain::ContactId;
 use crate::domain::{CallState, EventKind};
 use crate::store::SharedStore;
 use serde_json::Value;
-use super::rng::SimRng;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]

@@ -71,3 +71,33 @@ fn bad_arguments_are_clear() {
     let out = run_triage("nosuch:thing", &["trail", "x"], b"");
     assert!(stderr(&out).contains("file:PATH"), "{}", stderr(&out));
 }
+
+#[test]
+fn each_language_is_spoken_by_its_own_voice_before_the_first_prompt() {
+    let t = Triage::new();
+    for (lang, voice, first) in [
+        (
+            "es",
+            "voice Lucia (Neural)",
+            "Pulse 1 si has tenido contacto",
+        ),
+        (
+            "en",
+            "voice Joanna (Neural)",
+            "Press 1 if you have been in contact",
+        ),
+    ] {
+        let out = call(&t, &["--answers", "*", "--lang", lang], b"");
+        let voiced = out
+            .find(voice)
+            .unwrap_or_else(|| panic!("{lang}: no {voice}: {out}"));
+        let prompt = out
+            .find(first)
+            .unwrap_or_else(|| panic!("{lang}: no prompt: {out}"));
+        assert!(
+            voiced < prompt,
+            "{lang}: the voice is set before the first prompt: {out}"
+        );
+        assert_eq!(out.matches("🗣").count(), 1, "{lang}: set once: {out}");
+    }
+}

@@ -254,18 +254,45 @@ fn flow_variants(t: &Value) -> (&Value, &Value) {
             Some(2),
             "Fn::Sub [text, vars]: {branch}"
         );
+        let mut vars = json!({"TriageFunctionArn": {"Fn::GetAtt": ["TriageFunction", "Arn"]}});
+        for (k, v) in voices() {
+            vars[k] = json!(v);
+        }
         assert_eq!(
-            sub[1],
-            json!({"TriageFunctionArn": {"Fn::GetAtt": ["TriageFunction", "Arn"]}})
+            sub[1], vars,
+            "Fn::Sub's variables: the function and the voices"
         );
     }
     (&content[1]["Fn::Sub"][0], &content[2]["Fn::Sub"][0])
 }
 
-/// What CloudFormation's Fn::Sub makes of the text (the only `${...}` are these two).
+/// The voices of connect/voices.json as the template's Fn::Sub variables: `VoiceEs` ->
+/// `Lucia`, `EngineEs`, `StyleEs`, `VoiceEn`, ... (read here independently of the generator).
+fn voices() -> Vec<(String, String)> {
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/connect/voices.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    for (lang, suffix) in [("es", "Es"), ("en", "En")] {
+        for (field, prefix) in [("voice", "Voice"), ("engine", "Engine"), ("style", "Style")] {
+            let v = file[lang][field].as_str().expect("voices.json: a string");
+            out.push((format!("{prefix}{suffix}"), v.to_string()));
+        }
+    }
+    out
+}
+
+/// What CloudFormation's Fn::Sub makes of the text (the function, the queue, the voices).
 fn substitute(text: &str, queue: &str) -> String {
-    text.replace("${TriageFunctionArn}", FUNCTION_ARN)
-        .replace("${HospitalQueueArn}", queue)
+    let mut text = text
+        .replace("${TriageFunctionArn}", FUNCTION_ARN)
+        .replace("${HospitalQueueArn}", queue);
+    for (name, value) in voices() {
+        text = text.replace(&format!("${{{name}}}"), &value);
+    }
+    text
 }
 
 #[test]
@@ -282,10 +309,11 @@ fn the_deployed_flow_is_connect_triage_flow_json() {
     let placeholders: BTreeSet<String> = Flow::from_json(&file).unwrap().placeholders().clone();
     assert_eq!(
         placeholders,
-        BTreeSet::from([
-            "HospitalQueueArn".to_string(),
-            "TriageFunctionArn".to_string()
-        ])
+        ["HospitalQueueArn", "TriageFunctionArn"]
+            .into_iter()
+            .map(String::from)
+            .chain(voices().into_iter().map(|(k, _)| k))
+            .collect::<BTreeSet<String>>()
     );
     let deployed = substitute(
         &file,
@@ -356,6 +384,21 @@ async fn hospital_call(flow_text: &str) -> CallEnd {
     .await
     .expect("the call runs");
     report.end
+}
+
+#[test]
+fn no_prompt_of_either_deployed_flow_is_reachable_before_the_voice_is_set() {
+    let t = template();
+    let (with_queue, without) = flow_variants(&t);
+    for (name, text) in [("with a queue", with_queue), ("without a queue", without)] {
+        let flow = Flow::from_json(&substitute(text.as_str().unwrap(), LOCAL_QUEUE_ARN))
+            .expect("the deployed flow parses");
+        assert_eq!(
+            flow.prompts_before_voice(),
+            Vec::<(String, Vec<String>)>::new(),
+            "the flow {name} speaks before it sets the caller's voice (Connect would use Joanna)"
+        );
+    }
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@
 //!
 //! | action | simulated as |
 //! |---|---|
+//! | `UpdateContactTextToSpeechVoice` | sets the Polly voice (and engine, style) later prompts are spoken with ([`Caller::voice`]); an engine Polly does not have takes the error branch. [`Flow::prompts_before_voice`] finds prompts some path reaches before a voice is set |
 //! | `MessageParticipant` | [`Caller::hear`] the `Text` (or `SSML`) |
 //! | `GetParticipantInput` | store mode only: hear the prompt, [`Caller::press`]; the digits (or `Timeout`) become `$.StoredCustomerInput` |
 //! | `UpdateContactAttributes` | sets `$.Attributes.*` |
@@ -46,7 +47,8 @@ pub use event::{
 };
 pub use model::{Flow, FLOW_VERSION, SUPPORTED_ACTIONS};
 pub use run::{
-    run, CallEnd, CallReport, Caller, CallerInput, Lambda, MAX_LAMBDA_RESPONSE_BYTES, MAX_STEPS,
+    run, CallEnd, CallReport, Caller, CallerInput, Lambda, Voice, MAX_LAMBDA_RESPONSE_BYTES,
+    MAX_STEPS, POLLY_ENGINES,
 };
 
 /// The README's code examples, compiled and run as doc tests.

@@ -8,7 +8,8 @@ use std::time::Duration;
 pub const FLOW_VERSION: &str = "2019-10-30";
 
 /// Action types this interpreter runs.
-pub const SUPPORTED_ACTIONS: [&str; 8] = [
+pub const SUPPORTED_ACTIONS: [&str; 9] = [
+    "UpdateContactTextToSpeechVoice",
     "MessageParticipant",
     "GetParticipantInput",
     "UpdateContactAttributes",
@@ -47,6 +48,49 @@ impl Flow {
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }
+
+    /// Every prompt (`MessageParticipant`, `GetParticipantInput`) that some path of the flow
+    /// graph reaches before an `UpdateContactTextToSpeechVoice` has succeeded on it, with one
+    /// such path (action Identifiers from the start). Such a prompt is spoken by Connect's
+    /// default voice, Joanna (English), whatever the caller's language: a flow that speaks
+    /// to callers in another language wants this empty. Every branch counts: success,
+    /// conditions and every error branch (a failed Set voice leaves the voice unset).
+    pub fn prompts_before_voice(&self) -> Vec<(String, Vec<String>)> {
+        use std::collections::HashSet;
+        let mut found: Vec<(String, Vec<String>)> = Vec::new();
+        let mut seen: HashSet<(String, bool)> = HashSet::new();
+        // (action, voice set on the way here, the path to it)
+        let mut stack = vec![(self.start.clone(), false, vec![self.start.clone()])];
+        while let Some((id, voiced, path)) = stack.pop() {
+            if !seen.insert((id.clone(), voiced)) {
+                continue;
+            }
+            let Some(action) = self.actions.get(&id) else {
+                continue;
+            };
+            let prompt = matches!(action.step, Step::Message { .. } | Step::GetInput(_));
+            if prompt && !voiced && !found.iter().any(|(p, _)| *p == id) {
+                found.push((id.clone(), path.clone()));
+            }
+            let sets_voice = matches!(action.step, Step::SetVoice { .. });
+            let mut go = |target: &String, voiced: bool| {
+                let mut next = path.clone();
+                next.push(target.clone());
+                stack.push((target.clone(), voiced, next));
+            };
+            if let Some(next) = &action.next {
+                go(next, voiced || sets_voice);
+            }
+            for c in &action.conditions {
+                go(&c.next, voiced);
+            }
+            for (_, target) in &action.errors {
+                go(target, voiced);
+            }
+        }
+        found.sort();
+        found
+    }
 }
 
 /// One action: what it does and where the call goes after it.
@@ -66,6 +110,13 @@ pub(crate) struct Action {
 /// `$.` references and `${Name}` placeholders: they are resolved when the action runs.
 #[derive(Debug, Clone)]
 pub(crate) enum Step {
+    /// `UpdateContactTextToSpeechVoice`: the Polly voice (and engine, style) every later
+    /// prompt is spoken with.
+    SetVoice {
+        voice: String,
+        engine: Option<String>,
+        style: Option<String>,
+    },
     /// `MessageParticipant`: speak `text`.
     Message { text: String },
     /// `GetParticipantInput` in store mode.

@@ -142,6 +142,7 @@ struct RawConditionBody {
 #[derive(Deserialize)]
 #[serde(tag = "Type", content = "Parameters")]
 enum ActionParameters {
+    UpdateContactTextToSpeechVoice(SetVoice),
     MessageParticipant(MessageParticipant),
     GetParticipantInput(GetParticipantInput),
     UpdateContactAttributes(UpdateContactAttributes),
@@ -230,6 +231,17 @@ struct InvokeLambdaFunction {
 #[serde(rename_all = "PascalCase")]
 struct ResponseValidation {
     response_type: StringParam,
+}
+
+/// `UpdateContactTextToSpeechVoice` (the Set voice block):
+/// <https://docs.aws.amazon.com/connect/latest/APIReference/contact-actions-updatecontacttexttospeechvoice.html>.
+/// Voice, engine and style may be static or dynamic.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SetVoice {
+    text_to_speech_voice: StringParam,
+    text_to_speech_engine: Option<StringParam>,
+    text_to_speech_style: Option<StringParam>,
 }
 
 /// `Compare`: the value the `Conditions` are evaluated against.
@@ -342,6 +354,25 @@ impl ActionParameters {
     /// can be simulated, and the `$.` references.
     fn into_step(self, id: &str) -> Result<Step, FlowError> {
         Ok(match self {
+            ActionParameters::UpdateContactTextToSpeechVoice(p) => {
+                let voice = p.text_to_speech_voice.0;
+                let engine = p.text_to_speech_engine.map(|e| e.0);
+                let style = p.text_to_speech_style.map(|e| e.0);
+                for value in std::iter::once(&voice).chain(&engine).chain(&style) {
+                    check_references(id, value)?;
+                }
+                if voice.trim().is_empty() {
+                    return Err(invalid(
+                        id,
+                        "TextToSpeechVoice is empty: name an Amazon Polly voice (e.g. Lucia)",
+                    ));
+                }
+                Step::SetVoice {
+                    voice,
+                    engine,
+                    style,
+                }
+            }
             ActionParameters::MessageParticipant(p) => Step::Message {
                 text: prompt(id, p.text, p.ssml, p.prompt_id || p.media)?.ok_or_else(|| {
                     invalid(id, "MessageParticipant needs a Text (or SSML) to speak")

@@ -43,6 +43,9 @@ pub enum CallerInput {
 pub trait Caller: Send {
     /// Speak `text` to the caller (text-to-speech in Connect).
     async fn hear(&mut self, text: &str);
+    /// The voice later prompts are spoken with changed (an
+    /// `UpdateContactTextToSpeechVoice` ran). Until then Connect speaks with Joanna.
+    async fn voice(&mut self, _voice: &Voice) {}
     /// Wait up to `timeout` for the first key; collect at most `max_digits` keys.
     async fn press(&mut self, timeout: Duration, max_digits: usize) -> CallerInput;
 }
@@ -76,11 +79,29 @@ pub enum CallEnd {
 pub struct CallReport {
     /// How the call ended.
     pub end: CallEnd,
+    /// The text-to-speech voice at the end of the call (`None`: never set, Joanna).
+    pub voice: Option<Voice>,
     /// The user-defined contact attributes at the end of the call.
     pub attributes: BTreeMap<String, String>,
     /// How many actions ran.
     pub steps: usize,
 }
+
+/// An Amazon Polly voice as `UpdateContactTextToSpeechVoice` sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voice {
+    /// The voice's name, e.g. `Lucia`.
+    pub name: String,
+    /// `standard`, `neural`, `long-form` or `generative` (as given), if given.
+    pub engine: Option<String>,
+    /// The speaking style, if given.
+    pub style: Option<String>,
+}
+
+/// The Polly engines (<https://docs.aws.amazon.com/polly/latest/dg/voice-engines-polly.html>);
+/// Connect takes the error branch for any other (the reference: "Results in error if voice
+/// or engine are invalid").
+pub const POLLY_ENGINES: [&str; 4] = ["standard", "neural", "long-form", "generative"];
 
 /// Runs one whole call through `flow`, from its StartAction until it disconnects,
 /// transfers, or the caller hangs up.
@@ -106,6 +127,7 @@ pub async fn run(
         external: Value::Null,
         stored_input: None,
         target_queue: None,
+        voice: None,
     };
     let mut current = flow.start.clone();
     let mut previous = current.clone();
@@ -125,6 +147,38 @@ pub async fn run(
         steps += 1;
         tracing::debug!(action = %action.id, step = steps, "flow action");
         let next = match &action.step {
+            Step::SetVoice {
+                voice,
+                engine,
+                style,
+            } => {
+                let name = data.resolve(voice)?;
+                let engine = match engine {
+                    Some(e) => Some(data.resolve(e)?),
+                    None => None,
+                };
+                let style = match style {
+                    Some(s) => Some(data.resolve(s)?),
+                    None => None,
+                };
+                let engine_ok = engine.as_deref().is_none_or(|e| {
+                    POLLY_ENGINES
+                        .iter()
+                        .any(|known| known.eq_ignore_ascii_case(e))
+                });
+                if name.trim().is_empty() || !engine_ok {
+                    Next::Error(NO_MATCHING_ERROR)
+                } else {
+                    let voice = Voice {
+                        name,
+                        engine,
+                        style,
+                    };
+                    caller.voice(&voice).await;
+                    data.voice = Some(voice);
+                    Next::Success
+                }
+            }
             Step::Message { text } => {
                 caller.hear(&data.resolve(text)?).await;
                 Next::Success
@@ -176,6 +230,7 @@ pub async fn run(
             Next::End(end) => {
                 return Ok(CallReport {
                     end,
+                    voice: data.voice,
                     attributes: data.attributes,
                     steps,
                 })
@@ -196,6 +251,8 @@ struct FlowData<'a> {
     stored_input: Option<String>,
     /// `$.Queue.ARN`.
     target_queue: Option<String>,
+    /// The text-to-speech voice set so far.
+    voice: Option<Voice>,
 }
 
 impl FlowData<'_> {

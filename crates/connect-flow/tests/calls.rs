@@ -19,6 +19,12 @@ fn params() -> HashMap<String, String> {
     HashMap::from([
         ("TriageFunctionArn".to_string(), FUNCTION.to_string()),
         ("HospitalQueueArn".to_string(), QUEUE.to_string()),
+        ("VoiceEs".to_string(), "Lucia".to_string()),
+        ("EngineEs".to_string(), "Neural".to_string()),
+        ("StyleEs".to_string(), "None".to_string()),
+        ("VoiceEn".to_string(), "Joanna".to_string()),
+        ("EngineEn".to_string(), "Neural".to_string()),
+        ("StyleEn".to_string(), "None".to_string()),
     ])
 }
 
@@ -280,7 +286,8 @@ async fn a_missing_placeholder_is_named() {
     let flow = Flow::from_json(TRIAGE_FLOW).expect("flow");
     let lambda = FakeLambda::new(vec![]);
     let mut caller = FakeCaller::new(vec![]);
-    let only_function = HashMap::from([("TriageFunctionArn".to_string(), FUNCTION.to_string())]);
+    let mut only_function = params();
+    only_function.remove("HospitalQueueArn");
     let error = run(&flow, &contact(), &lambda, &mut caller, &only_function)
         .await
         .expect_err("missing placeholder");

@@ -9,10 +9,27 @@ use serde_json::{json, Value};
 #[test]
 fn the_embedded_flow_parses_and_names_its_placeholders() {
     let flow = Flow::from_json(TRIAGE_FLOW).expect("the embedded flow is valid");
-    assert_eq!(flow.start_action(), "invoke-triage");
-    assert_eq!(flow.len(), 11);
+    assert_eq!(flow.start_action(), "check-lang");
+    assert_eq!(flow.len(), 14);
+    assert!(
+        flow.prompts_before_voice().is_empty(),
+        "every prompt comes after the voice is set: {:?}",
+        flow.prompts_before_voice()
+    );
     let names: Vec<&str> = flow.placeholders().iter().map(String::as_str).collect();
-    assert_eq!(names, ["HospitalQueueArn", "TriageFunctionArn"]);
+    assert_eq!(
+        names,
+        [
+            "EngineEn",
+            "EngineEs",
+            "HospitalQueueArn",
+            "StyleEn",
+            "StyleEs",
+            "TriageFunctionArn",
+            "VoiceEn",
+            "VoiceEs"
+        ]
+    );
 }
 
 #[test]
