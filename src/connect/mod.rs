@@ -316,7 +316,10 @@ mod tests {
         );
         assert_eq!(end.get("turn"), None);
         assert_eq!(end.get("nonsense"), None);
-        assert_eq!(end.iter().count(), 4, "{end:?}");
+        assert_eq!(end.iter().count(), 8, "{end:?}");
+        assert_eq!(end.get("triage_outcome"), Some("error"));
+        assert_eq!(end.get("triage_questionnaire"), Some("covid19@1"));
+        assert_eq!(end.get("triage_summary"), Some(""));
         let big = Response::from(Reply::Ask {
             question: "fever",
             text: "Pulse 1",
@@ -325,6 +328,62 @@ mod tests {
         });
         assert_eq!(big.get("turn"), Some("18446744073709551615"));
         assert_eq!(big.get("score"), Some("4294967295"));
+    }
+
+    #[test]
+    fn a_concluded_call_hands_off_its_outcome_score_and_yes_answers() {
+        use crate::domain::Concluded;
+        let q = crate::domain::Questionnaire::embedded();
+        let end = |lang, yes| {
+            Response::from(Reply::End {
+                outcome: crate::domain::Outcome::Hospital,
+                text: "Vaya al hospital",
+                score: 55,
+                call: Concluded {
+                    questionnaire: q,
+                    lang,
+                    yes,
+                },
+            })
+        };
+        let es = end(Lang::Es, 0b111);
+        assert_eq!(es.get("triage_outcome"), Some("hospital"));
+        assert_eq!(es.get("triage_score"), Some("55"));
+        assert_eq!(es.get("triage_questionnaire"), Some("covid19@1"));
+        assert_eq!(
+            es.get("triage_summary"),
+            Some("contacto con un caso confirmado, dificultad al respirar, pérdida de gusto u olfato")
+        );
+        assert_eq!(es.get("turn"), None);
+        let en = end(Lang::En, 0b100_0000);
+        assert_eq!(en.get("triage_summary"), Some("headache"));
+        assert_eq!(end(Lang::En, 0).get("triage_summary"), Some(""));
+        // Keys stay alphabetical, as Connect's STRING_MAP is written.
+        let keys: Vec<&str> = es.iter().map(|(k, _)| k).collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(keys, sorted);
+    }
+
+    #[test]
+    fn a_long_summary_is_cut_with_a_marker() {
+        use crate::domain::{Concluded, CUT_MARK, MAX_SUMMARY_CHARS};
+        let mut q = crate::domain::Questionnaire::embedded().clone();
+        for question in &mut q.questions {
+            question.label = Some(crate::domain::questionnaire::Localized {
+                es: "síntoma con una descripción muy larga".into(),
+                en: "a symptom with a very long description".into(),
+            });
+        }
+        let q: &'static crate::domain::Questionnaire = Box::leak(Box::new(q));
+        let summary = Concluded {
+            questionnaire: q,
+            lang: Lang::Es,
+            yes: u64::MAX,
+        }
+        .summary();
+        assert_eq!(summary.chars().count(), MAX_SUMMARY_CHARS);
+        assert!(summary.ends_with(CUT_MARK), "{summary}");
     }
 
     #[test]

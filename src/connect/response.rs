@@ -4,14 +4,25 @@ use crate::domain::{Lang, Outcome, Questionnaire, Reply};
 use std::collections::BTreeMap;
 
 /// The response Connect gets: a flat map of strings. Its keys, in the order they are
-/// written: `continue`, `outcome`, `question`, `score`, `text`, `turn` (only those that
-/// apply; see docs/contracts.md, "Output"). Texts are borrowed from the questionnaire;
-/// numbers are written once.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// written: `continue`, `outcome`, `question`, `score`, `text`, `triage_outcome`,
+/// `triage_questionnaire`, `triage_score`, `triage_summary`, `turn` (only those that apply;
+/// see docs/contracts.md, "Output"). Texts are borrowed from the questionnaire; numbers are
+/// written once; the hand-off (`triage_*`, when the triage is over) is composed once.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Response {
     said: Said,
     score: Digits,
     text: &'static str,
+    /// The hand-off attributes, when the triage is over (the apology's included).
+    handoff: Option<Box<HandoffKeys>>,
+}
+
+/// The values of the `triage_*` keys.
+#[derive(Clone, PartialEq, Eq)]
+struct HandoffKeys {
+    outcome: &'static str,
+    questionnaire: String,
+    summary: String,
 }
 
 /// What a response tells the flow.
@@ -31,8 +42,18 @@ enum Said {
 
 impl Response {
     /// Every key a response can hold, in the order they are written.
-    pub const KEYS: [&'static str; 6] =
-        ["continue", "outcome", "question", "score", "text", "turn"];
+    pub const KEYS: [&'static str; 10] = [
+        "continue",
+        "outcome",
+        "question",
+        "score",
+        "text",
+        "triage_outcome",
+        "triage_questionnaire",
+        "triage_score",
+        "triage_summary",
+        "turn",
+    ];
 
     /// The `outcome` of an apology (store unavailable), which no event ever records.
     pub const APOLOGY_OUTCOME: &'static str = "error";
@@ -44,6 +65,11 @@ impl Response {
             said: Said::Apology,
             score: Digits::new(u64::from(score)),
             text: q.texts.error.get(lang),
+            handoff: Some(Box::new(HandoffKeys {
+                outcome: Self::APOLOGY_OUTCOME,
+                questionnaire: q.key(),
+                summary: String::new(),
+            })),
         }
     }
 
@@ -63,6 +89,10 @@ impl Response {
             ("score", _) => Some(self.score.as_str()),
             ("text", _) => Some(self.text),
             ("turn", Said::Ask { turn, .. }) => Some(turn.as_str()),
+            ("triage_outcome", _) => self.handoff.as_ref().map(|h| h.outcome),
+            ("triage_questionnaire", _) => self.handoff.as_ref().map(|h| h.questionnaire.as_str()),
+            ("triage_score", _) => self.handoff.as_ref().map(|_| self.score.as_str()),
+            ("triage_summary", _) => self.handoff.as_ref().map(|h| h.summary.as_str()),
             _ => None,
         }
     }
@@ -91,10 +121,18 @@ impl From<Reply<'static>> for Response {
             },
             Reply::End { outcome, .. } => Said::End(outcome),
         };
+        let handoff = reply.handoff().map(|h| {
+            Box::new(HandoffKeys {
+                outcome: h.outcome.as_str(),
+                questionnaire: h.questionnaire,
+                summary: h.summary,
+            })
+        });
         Response {
             said,
             score: Digits::new(u64::from(reply.score())),
             text: reply.text(),
+            handoff,
         }
     }
 }

@@ -196,6 +196,17 @@ pub async fn run_call(
     flow::run(&flow, contact, &AppLambda(app), caller, &params).await
 }
 
+/// The contact attributes the agent and the contact record get when triage ends
+/// (`triage_outcome`, `triage_score`, `triage_questionnaire`, `triage_summary`), as lines
+/// for the terminal; none when the flow set none.
+pub fn describe_handoff(attributes: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+    attributes
+        .iter()
+        .filter(|(k, _)| k.starts_with("triage_"))
+        .map(|(k, v)| format!("  {k} = {v}"))
+        .collect()
+}
+
 /// How a call ended, for people.
 pub fn describe_end(end: &CallEnd) -> String {
     match end {

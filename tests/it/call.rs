@@ -101,3 +101,32 @@ fn each_language_is_spoken_by_its_own_voice_before_the_first_prompt() {
         assert_eq!(out.matches("🗣").count(), 1, "{lang}: set once: {out}");
     }
 }
+
+#[test]
+fn the_agent_and_the_contact_record_get_the_triage_as_contact_attributes() {
+    let t = Triage::new();
+    let out = call(&t, &["--answers", "1,1,1", "--caller", "+34611222333"], b"");
+    let attrs = out
+        .split("Contact attributes for the agent and the contact record:")
+        .nth(1)
+        .and_then(|rest| rest.split("Recorded trail").next())
+        .unwrap_or_else(|| panic!("no hand-off attributes printed: {out}"));
+    for line in [
+        "triage_outcome = hospital",
+        "triage_score = 55",
+        "triage_questionnaire = covid19@1",
+        "triage_summary = contacto con un caso confirmado, dificultad al respirar, pérdida de gusto u olfato",
+    ] {
+        assert!(attrs.contains(line), "{line}: {attrs}");
+    }
+    assert!(
+        !attrs.contains("611222333"),
+        "never a phone number: {attrs}"
+    );
+    let out = call(&t, &["--answers", "0,0,0,0,0,0,0", "--lang", "en"], b"");
+    assert!(out.contains("triage_outcome = clear"), "{out}");
+    assert!(
+        out.contains("triage_summary = \n"),
+        "no yes answers, empty summary: {out}"
+    );
+}

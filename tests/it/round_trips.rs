@@ -68,7 +68,7 @@ async fn one_read_one_write_per_answer_one_read_per_retry() {
         .await
         .expect("first");
     assert_eq!(wire.take(), ["Query", "PutItem"], "first invocation");
-    let first_json = serde_json::to_value(first).expect("json");
+    let first_json = serde_json::to_value(&first).expect("json");
 
     let ev = contact_event(
         &cid,

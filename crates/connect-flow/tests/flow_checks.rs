@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 fn the_embedded_flow_parses_and_names_its_placeholders() {
     let flow = Flow::from_json(TRIAGE_FLOW).expect("the embedded flow is valid");
     assert_eq!(flow.start_action(), "check-lang");
-    assert_eq!(flow.len(), 14);
+    assert_eq!(flow.len(), 15);
     assert!(
         flow.prompts_before_voice().is_empty(),
         "every prompt comes after the voice is set: {:?}",

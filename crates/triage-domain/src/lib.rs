@@ -15,7 +15,7 @@ pub use event::{
 };
 pub use ids::{ContactId, ContactIdError};
 pub use questionnaire::{Lang, Questionnaire, UnknownLang};
-pub use state::{CallState, FoldError, Reply};
+pub use state::{CallState, Concluded, FoldError, Handoff, Reply, CUT_MARK, MAX_SUMMARY_CHARS};
 
 /// The reply once `events` (a `Record` decision's) are appended to the stream `state` is
 /// the fold of.

@@ -71,6 +71,10 @@ impl Localized {
 pub struct Question {
     /// Stable id, recorded with every answer (`contact`, `breathing`, ...).
     pub id: String,
+    /// A few words for an agent's screen ("tos seca"), used in the hand-off summary.
+    /// Optional: without one the id is shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<Localized>,
     /// Points added to the score on a "yes".
     pub weight: u32,
     pub text: Localized,
@@ -100,6 +104,13 @@ pub struct Prompts {
     pub ask: Localized,
     /// Apology for the invalid key, question, instructions.
     pub ask_again: Localized,
+}
+
+impl Question {
+    /// The question's short label in `lang`, or its id when it has none.
+    pub fn label(&self, lang: Lang) -> &str {
+        self.label.as_ref().map_or(&self.id, |l| l.get(lang))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -59,7 +59,59 @@ pub enum Reply<'q> {
         outcome: Outcome,
         text: &'q str,
         score: u32,
+        /// What the agent and the contact record are told ([`Reply::handoff`]).
+        call: Concluded<'q>,
     },
+}
+
+/// What a concluded call hands to the agent: the questionnaire, the language, and which
+/// questions were answered yes (bit `i` for question `i`; questionnaires have at most 64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concluded<'q> {
+    pub questionnaire: &'q Questionnaire,
+    pub lang: Lang,
+    pub yes: u64,
+}
+
+/// Longest hand-off summary, in characters: a line on an agent's screen. Longer summaries are
+/// cut and end with [`CUT_MARK`].
+pub const MAX_SUMMARY_CHARS: usize = 200;
+
+/// What ends a summary that was cut.
+pub const CUT_MARK: char = '…';
+
+/// The triage as the agent who takes the call (and the contact record) sees it. No phone
+/// number, no raw keys: the outcome, the score, the questionnaire and the yes answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handoff {
+    pub outcome: Outcome,
+    pub score: u32,
+    /// `id@version`.
+    pub questionnaire: String,
+    /// The labels of the questions answered yes, in the call's language, comma-separated;
+    /// at most [`MAX_SUMMARY_CHARS`] characters.
+    pub summary: String,
+}
+
+impl Concluded<'_> {
+    /// The summary of the yes answers (see [`Handoff::summary`]).
+    pub fn summary(&self) -> String {
+        let labels: Vec<&str> = self
+            .questionnaire
+            .questions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i < 64 && self.yes & (1u64 << i) != 0)
+            .map(|(_, q)| q.label(self.lang))
+            .collect();
+        let full = labels.join(", ");
+        if full.chars().count() <= MAX_SUMMARY_CHARS {
+            return full;
+        }
+        let mut cut: String = full.chars().take(MAX_SUMMARY_CHARS - 1).collect();
+        cut.push(CUT_MARK);
+        cut
+    }
 }
 
 impl<'q> Reply<'q> {
@@ -95,6 +147,24 @@ impl<'q> Reply<'q> {
         match self {
             Reply::Ask { question, .. } => Some(question),
             Reply::End { .. } => None,
+        }
+    }
+
+    /// The hand-off of a concluded call.
+    pub fn handoff(&self) -> Option<Handoff> {
+        match self {
+            Reply::Ask { .. } => None,
+            Reply::End {
+                outcome,
+                score,
+                call,
+                ..
+            } => Some(Handoff {
+                outcome: *outcome,
+                score: *score,
+                questionnaire: call.questionnaire.key(),
+                summary: call.summary(),
+            }),
         }
     }
 
@@ -235,10 +305,21 @@ impl<'q> CallState<'q> {
                 Outcome::Clear => &q.texts.clear,
                 Outcome::Exited => &q.texts.exited,
             };
+            let yes = self
+                .answers
+                .iter()
+                .enumerate()
+                .filter(|(i, yes)| **yes && *i < 64)
+                .fold(0u64, |bits, (i, _)| bits | (1u64 << i));
             return Some(Reply::End {
                 outcome,
                 text: text.get(lang),
                 score: self.score,
+                call: Concluded {
+                    questionnaire: q,
+                    lang,
+                    yes,
+                },
             });
         }
         let question = q.question(self.pending)?;

@@ -15,7 +15,7 @@ use connect_triage::read::export::{export, ExportFormat};
 use connect_triage::read::stats::{write_stats, Section};
 use connect_triage::read::{thousands, CallQuery, DayRange, Progress, Reader, Status};
 use connect_triage::sim::call::{
-    describe_end, run_call, Press, TerminalCaller, LOCAL_INSTANCE_ARN,
+    describe_end, describe_handoff, run_call, Press, TerminalCaller, LOCAL_INSTANCE_ARN,
 };
 use connect_triage::sim::demo::{seed_demo, DemoPlan, DEMO_HASH_KEY, DEMO_PREFIX};
 use connect_triage::sim::loadtest;
@@ -99,10 +99,18 @@ pub async fn call(
         }
     };
     say(format!(
-        "📴 {} after {} flow steps\n\nRecorded trail (triage trail {contact_id}):",
+        "📴 {} after {} flow steps",
         describe_end(&report.end),
         report.steps
     ))?;
+    let handoff = describe_handoff(&report.attributes);
+    if !handoff.is_empty() {
+        say("\nContact attributes for the agent and the contact record:")?;
+        for line in handoff {
+            say(line)?;
+        }
+    }
+    say(format!("\nRecorded trail (triage trail {contact_id}):"))?;
     print_trail(&store, &contact_id, format).await?;
     Ok(ExitCode::SUCCESS)
 }
