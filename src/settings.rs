@@ -133,6 +133,14 @@ impl Settings {
     }
 }
 
+/// A DynamoDB client with the SDK limits of the environment's settings (the defaults when
+/// the settings cannot be read), for tools and tests that build one by hand; `scripts/
+/// test-moto.sh` raises the limits this way for moto.
+pub async fn dynamodb_client_from_env() -> aws_sdk_dynamodb::Client {
+    let limits = Settings::from_env().map(|s| s.sdk).unwrap_or_default();
+    crate::store::dynamodb::client(&limits).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,8 @@
 //! ([`run_all`]; the file store's whole-log test does).
 
 use crate::helpers::{answered, answers, contact, dynamodb_store, every_kind, started};
-use connect_triage::store::dynamodb::{client_from_env, DynamoOptions, DynamoStore};
+use connect_triage::settings::dynamodb_client_from_env as client_from_env;
+use connect_triage::store::dynamodb::{DynamoOptions, DynamoStore};
 use connect_triage::store::file::FileStore;
 use connect_triage::store::memory::MemoryStore;
 use connect_triage::store::{EventStore, SharedStore, StoreError};

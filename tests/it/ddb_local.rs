@@ -292,7 +292,7 @@ fn wait_until_ready(child: &mut Child, port: u16, mut log: File) -> Result<(), S
     let url = format!("http://127.0.0.1:{port}");
     // The crate's own client settings (timeouts, retries), on this port explicitly.
     let client = runtime.block_on(async {
-        let conf = connect_triage::store::dynamodb::client_from_env()
+        let conf = connect_triage::settings::dynamodb_client_from_env()
             .await
             .config()
             .to_builder()

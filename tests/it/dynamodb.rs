@@ -7,10 +7,11 @@ use crate::helpers::{
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use connect_triage::domain::ContactId;
+use connect_triage::settings::dynamodb_client_from_env as client_from_env;
 use connect_triage::store::dynamodb::migrate::{migrate, Migrations};
 use connect_triage::store::dynamodb::{
-    client_from_env, day_shard, sdk_config, DynamoOptions, DynamoStore, Item, BY_CALLER_INDEX,
-    BY_DAY_INDEX, MIGRATIONS_KEY,
+    day_shard, sdk_config, DynamoOptions, DynamoStore, Item, BY_CALLER_INDEX, BY_DAY_INDEX,
+    MIGRATIONS_KEY,
 };
 use connect_triage::store::{EventStore, StoreError};
 

@@ -3,8 +3,9 @@
 use chrono::{DateTime, TimeZone, Utc};
 use connect_triage::domain::ContactId;
 use connect_triage::domain::{CallFacts, Event, EventKind, Lang, Outcome, SCHEMA_VERSION};
+use connect_triage::settings::dynamodb_client_from_env as client_from_env;
 use connect_triage::store::dynamodb::migrate::{migrate, MigrateReport, Migrations};
-use connect_triage::store::dynamodb::{client_from_env, DynamoOptions, DynamoStore};
+use connect_triage::store::dynamodb::{DynamoOptions, DynamoStore};
 use uuid::Uuid;
 
 /// A fresh contact id (a UUID, like Connect's).

@@ -9,7 +9,7 @@ use crate::cli::{run_triage, stderr};
 use crate::events::new_contact_id;
 use crate::helpers::{drop_table, endpoint, migrate_test_table, new_table_name};
 use aws_sdk_dynamodb::Client;
-use connect_triage::store::dynamodb::client_from_env;
+use connect_triage::settings::dynamodb_client_from_env as client_from_env;
 use connect_triage::store::dynamodb::migrate::{migrate, Migrations};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

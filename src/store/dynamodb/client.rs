@@ -85,11 +85,6 @@ pub async fn client(limits: &SdkLimits) -> Client {
     Client::new(&sdk_config(limits).await)
 }
 
-/// A client with the default limits, for tools and tests that build one by hand.
-pub async fn client_from_env() -> Client {
-    client(&SdkLimits::default()).await
-}
-
 /// Errors that are not a lost race: all "unavailable", each saying what failed.
 pub(super) fn unavailable<E, R>(
     op: &str,

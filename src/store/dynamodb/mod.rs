@@ -52,7 +52,7 @@ pub mod index;
 pub mod item;
 pub mod migrate;
 
-pub use client::{client, client_from_env, sdk_config, ATTEMPT_TIMEOUT, OPERATION_TIMEOUT};
+pub use client::{client, sdk_config, ATTEMPT_TIMEOUT, OPERATION_TIMEOUT};
 pub use item::*;
 
 use super::{check_batch, EventStore, History, StoreError, MAX_EVENT_BYTES};
