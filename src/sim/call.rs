@@ -177,13 +177,19 @@ impl<W: Write + Send> Caller for TerminalCaller<W> {
     }
 }
 
-/// Runs one call through the embedded flow. Returns the flow's report.
+/// Largest flow file `triage call --flow` reads (Connect's CreateContactFlow takes a
+/// `Content` of at most 256,000 characters; the margin is for UTF-8).
+pub const MAX_FLOW_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Runs one call through `flow` (the embedded [`triage_flow`], or another flow file), with
+/// the deployment's placeholders filled as locally: the in-process Lambda, a local hospital
+/// queue and the voices of `connect/voices.json`. Returns the flow's report.
 pub async fn run_call(
     app: &App,
+    flow: &Flow,
     contact: &Contact,
     caller: &mut dyn Caller,
 ) -> Result<CallReport, flow::FlowError> {
-    let flow = triage_flow()?;
     let mut params = HashMap::from([
         (
             "TriageFunctionArn".to_string(),
@@ -193,7 +199,7 @@ pub async fn run_call(
     ]);
     // A broken voices file leaves the placeholders unfilled: the run then names them.
     params.extend(voice_placeholders().unwrap_or_default());
-    flow::run(&flow, contact, &AppLambda(app), caller, &params).await
+    flow::run(flow, contact, &AppLambda(app), caller, &params).await
 }
 
 /// The contact attributes the agent and the contact record get when triage ends

@@ -130,3 +130,66 @@ fn the_agent_and_the_contact_record_get_the_triage_as_contact_attributes() {
         "no yes answers, empty summary: {out}"
     );
 }
+
+/// `triage call --flow FILE` runs another flow, and refuses one Connect would refuse, at load
+/// time, naming the action and the fix.
+#[test]
+fn another_flow_file_is_checked_then_run() {
+    let t = Triage::new();
+    let original = include_str!("../../connect/triage-flow.json");
+    let write = |name: &str, text: &str| {
+        let path = t.dir.path().join(name);
+        std::fs::write(&path, text).expect("write the flow");
+        path.display().to_string()
+    };
+    // An edited flow that is still valid: the apology worded otherwise. It runs.
+    let edited = write("edited.json", &original.replace("Lo sentimos", "Disculpe"));
+    let out = call(&t, &["--flow", &edited, "--answers", "*"], b"");
+    assert!(out.contains("exited"), "{out}");
+
+    let mut flow: serde_json::Value = serde_json::from_str(original).expect("json");
+    let actions = flow["Actions"].as_array_mut().expect("actions");
+    type Breaks = Box<dyn Fn(&mut Vec<serde_json::Value>)>;
+    let cases: Vec<(&str, Breaks, &str)> = vec![
+        (
+            "unknown action",
+            Box::new(|a| a[0]["Type"] = "PlayMusicOnHold".into()),
+            "does not run",
+        ),
+        (
+            "unknown parameter",
+            Box::new(|a| a[0]["Parameters"]["Colour"] = "blue".into()),
+            "Colour is not a parameter Connect knows here",
+        ),
+        (
+            "missing NoMatchingError",
+            Box::new(|a| {
+                // Connect requires GetParticipantInput's NoMatchingError branch.
+                let ask = a
+                    .iter_mut()
+                    .find(|x| x["Identifier"] == "ask-question")
+                    .expect("ask-question");
+                ask["Transitions"]["Errors"] = serde_json::json!([]);
+            }),
+            "has no Errors entry for NoMatchingError",
+        ),
+    ];
+    let pristine = actions.clone();
+    let recorded = t.lines();
+    for (what, break_it, says) in cases {
+        let mut broken = pristine.clone();
+        break_it(&mut broken);
+        flow["Actions"] = serde_json::Value::Array(broken);
+        let path = write("broken.json", &flow.to_string());
+        let out = t.run(&["call", "--flow", &path, "--answers", "1"], b"");
+        assert!(!out.status.success(), "{what}: refused");
+        let err = stderr(&out);
+        assert!(err.contains(says), "{what}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{what}: one line: {err}");
+        assert_eq!(
+            t.lines(),
+            recorded,
+            "{what}: refused before any turn, nothing recorded"
+        );
+    }
+}

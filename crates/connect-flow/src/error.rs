@@ -81,6 +81,16 @@ pub enum FlowError {
         /// The branch (`NextAction`, or `the error <ErrorType>`).
         branch: String,
     },
+    /// An error branch Connect's reference says must always be defined is missing.
+    #[error("action {action:?} has no Errors entry for {branch}, which Connect requires ({doc}); add {{\"ErrorType\": \"{branch}\", \"NextAction\": ...}} to its Transitions.Errors")]
+    MissingErrorBranch {
+        /// The action's Identifier.
+        action: String,
+        /// The `ErrorType` that must be there.
+        branch: String,
+        /// The reference page that says so.
+        doc: String,
+    },
     /// The call ran [`MAX_STEPS`](crate::MAX_STEPS) actions without ending.
     #[error("the call ran {limit} actions without ending; the flow loops forever (does the Lambda ever answer continue=0?)")]
     TooManySteps {

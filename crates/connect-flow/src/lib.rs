@@ -38,6 +38,7 @@ mod error;
 mod event;
 mod model;
 mod parse;
+pub mod reference;
 mod refs;
 mod run;
 

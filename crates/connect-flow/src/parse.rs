@@ -435,6 +435,24 @@ fn read_tagged(kind: String, parameters: Map<String, Value>) -> Result<ActionPar
 
 fn parse_action(raw: RawAction) -> Result<Action, FlowError> {
     let id = raw.identifier;
+    // Connect's reference first (what Connect itself would refuse), then what the simulator
+    // can run.
+    if let Value::Object(parameters) = &raw.parameters {
+        let errors: Vec<&str> = raw
+            .transitions
+            .errors
+            .iter()
+            .map(|e| e.error_type.as_str())
+            .collect();
+        crate::reference::check(
+            &id,
+            &raw.kind,
+            parameters,
+            raw.transitions.next_action.is_some(),
+            &errors,
+            !raw.transitions.conditions.is_empty(),
+        )?;
+    }
     let step = ActionParameters::read(&id, raw.kind, raw.parameters)?.into_step(&id)?;
     let transitions = raw.transitions;
     if !transitions.conditions.is_empty() && !matches!(step, Step::Compare { .. }) {

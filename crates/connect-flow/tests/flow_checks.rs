@@ -118,9 +118,15 @@ fn structural_mistakes_are_refused() {
 /// The problem of a flow whose only action `a` has this `Type` and these `Parameters`
 /// (`Ok` when it is accepted).
 fn problem_of(kind: &str, parameters: Value) -> Result<(), String> {
+    // Compare's catch-all branch is NoMatchingCondition; every other action's is NoMatchingError.
+    let catch_all = if kind == "Compare" {
+        "NoMatchingCondition"
+    } else {
+        "NoMatchingError"
+    };
     let text = minimal(json!([
         {"Identifier": "a", "Type": kind, "Parameters": parameters,
-         "Transitions": {"NextAction": "a", "Errors": [{"NextAction": "a", "ErrorType": "NoMatchingError"}]}}
+         "Transitions": {"NextAction": "a", "Errors": [{"NextAction": "a", "ErrorType": catch_all}]}}
     ]));
     match Flow::from_json(&text) {
         Ok(_) => Ok(()),
@@ -169,7 +175,7 @@ fn parameter_errors_name_the_parameter() {
         (
             "UpdateContactAttributes",
             json!({"Attributes": {"name": {"first": "Ana"}}}),
-            "Parameters.Attributes.name",
+            "Attributes.name must be a string",
         ),
         (
             "InvokeLambdaFunction",
@@ -238,7 +244,7 @@ fn what_cannot_be_simulated_is_refused_with_its_reason() {
         (
             "InvokeLambdaFunction",
             json!({"LambdaFunctionARN": "x", "InvocationTimeLimitSeconds": "8", "ResponseValidation": {"ResponseType": "XML"}}),
-            "STRING_MAP or JSON",
+            "Connect takes STRING_MAP, JSON",
         ),
         (
             "UpdateContactTargetQueue",
@@ -272,11 +278,22 @@ fn absent_or_null_parameters_are_none() {
             json!([{"Identifier": "a", "Type": "DisconnectParticipant", "Parameters": null, "Transitions": {}}]),
         ),
         minimal(
-            json!([{"Identifier": "a", "Type": "TransferContactToQueue", "Parameters": {"Ignored": 1}, "Transitions": {}}]),
+            json!([{"Identifier": "a", "Type": "TransferContactToQueue", "Parameters": {}, "Transitions": {}}]),
         ),
     ] {
         assert!(Flow::from_json(&text).is_ok(), "{text}");
     }
+    // A parameter Connect's reference does not list is refused, not ignored.
+    let err = Flow::from_json(&minimal(
+        json!([{"Identifier": "a", "Type": "TransferContactToQueue", "Parameters": {"Ignored": 1}, "Transitions": {}}]),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("Ignored is not a parameter Connect knows here")
+            && err.contains("docs.aws.amazon.com"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -292,4 +309,40 @@ fn a_document_without_the_flow_shape_is_a_json_error() {
         Flow::from_json(&bad_operand),
         Err(FlowError::Json(_))
     ));
+}
+
+/// The reference (reference/actions.json) is what Connect would refuse: a value Connect needs
+/// static given as a `$.` reference, a listed value misspelt, an ErrorType the action lacks.
+#[test]
+fn the_reference_refuses_what_connect_would() {
+    let cases = [
+        (
+            "GetParticipantInput",
+            store_input(json!({"InputTimeLimitSeconds": "$.External.seconds"})),
+            "InputTimeLimitSeconds must be defined statically",
+        ),
+        (
+            "InvokeLambdaFunction",
+            json!({"LambdaFunctionARN": "x", "InvocationTimeLimitSeconds": "8", "InvocationType": "SYNC"}),
+            "InvocationType",
+        ),
+    ];
+    for (kind, parameters, says) in cases {
+        let problem = problem_of(kind, parameters.clone()).expect_err("refused");
+        assert!(problem.contains(says), "{kind} {parameters}: {problem}");
+        assert!(
+            problem.contains("docs.aws.amazon.com/connect"),
+            "cites the page: {problem}"
+        );
+    }
+    let err = Flow::from_json(&minimal(json!([{
+        "Identifier": "a", "Type": "DisconnectParticipant", "Parameters": {},
+        "Transitions": {"Errors": [{"NextAction": "a", "ErrorType": "QueueAtCapacity"}]}
+    }])))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("ErrorType \"QueueAtCapacity\" is not one DisconnectParticipant has"),
+        "{err}"
+    );
 }

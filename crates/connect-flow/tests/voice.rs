@@ -147,9 +147,24 @@ fn a_set_voice_needs_a_voice() {
         "Identifier": "a",
         "Type": "UpdateContactTextToSpeechVoice",
         "Parameters": {"TextToSpeechEngine": "neural"},
-        "Transitions": {"NextAction": "bye"}
+        "Transitions": {"NextAction": "bye", "Errors": [{"NextAction": "bye", "ErrorType": "NoMatchingError"}]}
     }, bye()])))
     .unwrap_err()
     .to_string();
     assert!(err.contains("TextToSpeechVoice"), "{err}");
+}
+
+#[test]
+fn connect_requires_the_set_voice_error_branch() {
+    let err = Flow::from_json(&minimal(json!([{
+        "Identifier": "a",
+        "Type": "UpdateContactTextToSpeechVoice",
+        "Parameters": {"TextToSpeechVoice": "Lucia"},
+        "Transitions": {"NextAction": "bye"}
+    }, bye()])))
+    .unwrap_err();
+    assert!(
+        matches!(&err, connect_flow::FlowError::MissingErrorBranch { action, branch, .. } if action == "a" && branch == "NoMatchingError"),
+        "{err}"
+    );
 }

@@ -55,6 +55,10 @@ pub enum Command {
         /// How the trail is shown at the end.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Run (and so check) this flow file instead of connect/triage-flow.json: for
+        /// people who edit the flow. Checked against Connect's reference first.
+        #[arg(long)]
+        flow: Option<std::path::PathBuf>,
     },
     /// One ContactFlowEvent JSON on stdin -> the Lambda's response JSON on stdout.
     Invoke,

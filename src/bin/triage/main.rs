@@ -58,7 +58,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             contact_id,
             caller,
             format,
-        } => verbs::call(&ctx, answers.map(|s| s.0), lang, contact_id, caller, format).await,
+            flow,
+        } => {
+            let answers = answers.map(|s| s.0);
+            verbs::call(
+                &ctx,
+                answers,
+                lang,
+                contact_id,
+                caller,
+                format,
+                flow.as_deref(),
+            )
+            .await
+        }
         Command::Invoke => verbs::invoke(&ctx).await,
         Command::Migrate { dir } => verbs::migrate(&ctx, dir.as_deref()).await,
         Command::Loadtest {

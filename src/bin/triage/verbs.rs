@@ -72,7 +72,29 @@ pub async fn call(
     contact_id: Option<ContactId>,
     caller: String,
     format: Format,
+    flow_file: Option<&Path>,
 ) -> Result<ExitCode> {
+    // The flow is loaded and checked (against Connect's reference too) before anything runs.
+    let flow = match flow_file {
+        None => connect_triage::sim::call::triage_flow()?,
+        Some(path) => {
+            let mut text = String::new();
+            std::fs::File::open(path)
+                .with_context(|| format!("cannot open the flow file {}", path.display()))?
+                .take(connect_triage::sim::call::MAX_FLOW_FILE_BYTES + 1)
+                .read_to_string(&mut text)
+                .with_context(|| format!("cannot read the flow file {}", path.display()))?;
+            if text.len() as u64 > connect_triage::sim::call::MAX_FLOW_FILE_BYTES {
+                bail!(
+                    "the flow file {} is over {} bytes; Connect's flows are far smaller",
+                    path.display(),
+                    connect_triage::sim::call::MAX_FLOW_FILE_BYTES
+                );
+            }
+            connect_triage::flow::Flow::from_json(&text)
+                .with_context(|| format!("the flow file {} cannot be run", path.display()))?
+        }
+    };
     let contact_id = match contact_id {
         Some(id) => id,
         None => ContactId::parse(&uuid::Uuid::now_v7().to_string())?,
@@ -91,11 +113,11 @@ pub async fn call(
     let report = match answers {
         Some(script) => {
             let mut c = TerminalCaller::scripted(script, std::io::stdout());
-            run_call(&app, &contact, &mut c).await?
+            run_call(&app, &flow, &contact, &mut c).await?
         }
         None => {
             let mut c = TerminalCaller::interactive(std::io::stdout());
-            run_call(&app, &contact, &mut c).await?
+            run_call(&app, &flow, &contact, &mut c).await?
         }
     };
     say(format!(
