@@ -35,7 +35,14 @@ END = "# END generated"
 
 # The hospital branch: entered at ENTRY, made of these actions.
 ENTRY = "check-outcome"
-HOSPITAL_BRANCH = {"check-outcome", "set-hospital-queue", "transfer-to-hospital"}
+HOSPITAL_BRANCH = {
+    "check-outcome",
+    "set-hospital-queue",
+    "mark-recording",
+    "check-recording",
+    "record-agent-leg",
+    "transfer-to-hospital",
+}
 LANGS = {"es": "Es", "en": "En"}
 VOICE_FIELDS = {"voice": "Voice", "engine": "Engine", "style": "Style"}
 
@@ -55,7 +62,9 @@ def voice_vars() -> dict:
     return out
 
 
-PLACEHOLDERS = {"${TriageFunctionArn}", "${HospitalQueueArn}"} | {"${" + v + "}" for v in voice_vars()}
+# Template parameters Fn::Sub fills itself: the queue, and the two switches.
+PARAMETERS = {"${HospitalQueueArn}", "${FlowLogging}", "${RecordAgentLeg}"}
+PLACEHOLDERS = {"${TriageFunctionArn}"} | PARAMETERS | {"${" + v + "}" for v in voice_vars()}
 
 
 def without_hospital_branch(flow: dict) -> dict:
@@ -90,8 +99,9 @@ def without_hospital_branch(flow: dict) -> dict:
         bad = [x for x in targets if x in HOSPITAL_BRANCH]
         if bad:
             sys.exit(f"gen-template: a kept action still leads to {bad}")
-    if "${HospitalQueueArn}" in text:
-        sys.exit("gen-template: ${HospitalQueueArn} is used outside the hospital branch")
+    for only_there in ("${HospitalQueueArn}", "${RecordAgentLeg}"):
+        if only_there in text:
+            sys.exit(f"gen-template: {only_there} is used outside the hospital branch")
     return text
 
 

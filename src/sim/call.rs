@@ -196,6 +196,9 @@ pub async fn run_call(
             LOCAL_FUNCTION_ARN.to_string(),
         ),
         ("HospitalQueueArn".to_string(), LOCAL_QUEUE_ARN.to_string()),
+        // The template's switches, at their defaults.
+        ("FlowLogging".to_string(), "Disabled".to_string()),
+        ("RecordAgentLeg".to_string(), "Disabled".to_string()),
     ]);
     // A broken voices file leaves the placeholders unfilled: the run then names them.
     params.extend(voice_placeholders().unwrap_or_default());

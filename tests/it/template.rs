@@ -17,9 +17,12 @@ const FUNCTION_ARN: &str = "arn:aws:lambda:eu-west-2:000000000000:function:stack
 const INSTANCE_ARN: &str =
     "arn:aws:connect:eu-west-2:000000000000:instance/00000000-0000-4000-8000-000000000000";
 /// The actions `scripts/gen-template.py` removes for a stack without a hospital queue.
-const HOSPITAL_BRANCH: [&str; 3] = [
+const HOSPITAL_BRANCH: [&str; 6] = [
     "check-outcome",
     "set-hospital-queue",
+    "mark-recording",
+    "check-recording",
+    "record-agent-leg",
     "transfer-to-hospital",
 ];
 
@@ -286,9 +289,16 @@ fn voices() -> Vec<(String, String)> {
 
 /// What CloudFormation's Fn::Sub makes of the text (the function, the queue, the voices).
 fn substitute(text: &str, queue: &str) -> String {
+    substitute_with(text, queue, "Disabled", "Disabled")
+}
+
+/// [`substitute`] with the two switches (the template parameters FlowLogging, RecordAgentLeg).
+fn substitute_with(text: &str, queue: &str, logging: &str, record_agent: &str) -> String {
     let mut text = text
         .replace("${TriageFunctionArn}", FUNCTION_ARN)
-        .replace("${HospitalQueueArn}", queue);
+        .replace("${HospitalQueueArn}", queue)
+        .replace("${FlowLogging}", logging)
+        .replace("${RecordAgentLeg}", record_agent);
     for (name, value) in voices() {
         text = text.replace(&format!("${{{name}}}"), &value);
     }
@@ -309,11 +319,16 @@ fn the_deployed_flow_is_connect_triage_flow_json() {
     let placeholders: BTreeSet<String> = Flow::from_json(&file).unwrap().placeholders().clone();
     assert_eq!(
         placeholders,
-        ["HospitalQueueArn", "TriageFunctionArn"]
-            .into_iter()
-            .map(String::from)
-            .chain(voices().into_iter().map(|(k, _)| k))
-            .collect::<BTreeSet<String>>()
+        [
+            "FlowLogging",
+            "HospitalQueueArn",
+            "RecordAgentLeg",
+            "TriageFunctionArn"
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain(voices().into_iter().map(|(k, _)| k))
+        .collect::<BTreeSet<String>>()
     );
     let deployed = substitute(
         &file,
@@ -370,6 +385,11 @@ fn without_a_queue_the_flow_is_the_file_less_its_hospital_branch() {
 
 /// A caller who answers yes three times: 15 + 25 + 15 = 55 >= 50, `hospital`.
 async fn hospital_call(flow_text: &str) -> CallEnd {
+    hospital_report(flow_text).await.end
+}
+
+/// The whole report of [`hospital_call`].
+async fn hospital_report(flow_text: &str) -> connect_triage::flow::CallReport {
     let flow = Flow::from_json(flow_text).expect("the deployed flow parses");
     let app = App::new(Arc::new(MemoryStore::new()));
     let contact = Contact::voice(uuid::Uuid::now_v7().to_string(), INSTANCE_ARN);
@@ -383,7 +403,48 @@ async fn hospital_call(flow_text: &str) -> CallEnd {
     )
     .await
     .expect("the call runs");
-    report.end
+    report
+}
+
+#[tokio::test]
+async fn flow_logging_and_agent_recording_follow_their_switches() {
+    let t = template();
+    for p in ["FlowLogging", "RecordAgentLeg"] {
+        assert_eq!(
+            t["Parameters"][p]["Default"], "Disabled",
+            "{p} is off by default"
+        );
+        assert_eq!(
+            t["Parameters"][p]["AllowedValues"],
+            json!(["Enabled", "Disabled"])
+        );
+    }
+    let (with_queue, _) = flow_variants(&t);
+    let text = with_queue.as_str().unwrap();
+    let off = hospital_report(&substitute(text, LOCAL_QUEUE_ARN)).await;
+    assert_eq!(
+        off.flow_logging,
+        Some(false),
+        "logging set off before anything else"
+    );
+    assert!(
+        off.recorded.is_empty(),
+        "no recording when the switch is off"
+    );
+    let on = hospital_report(&substitute_with(
+        text,
+        LOCAL_QUEUE_ARN,
+        "Enabled",
+        "Enabled",
+    ))
+    .await;
+    assert_eq!(on.flow_logging, Some(true));
+    assert_eq!(
+        on.recorded,
+        ["Agent"],
+        "the agent's leg is recorded before the transfer"
+    );
+    assert!(matches!(on.end, CallEnd::Transferred { .. }));
 }
 
 #[test]

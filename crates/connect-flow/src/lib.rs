@@ -11,6 +11,8 @@
 //! | action | simulated as |
 //! |---|---|
 //! | `UpdateContactTextToSpeechVoice` | sets the Polly voice (and engine, style) later prompts are spoken with ([`Caller::voice`]); an engine Polly does not have takes the error branch. [`Flow::prompts_before_voice`] finds prompts some path reaches before a voice is set |
+//! | `UpdateFlowLoggingBehavior` | flow logging on or off ([`CallReport::flow_logging`]) |
+//! | `UpdateContactRecordingBehavior` | who is recorded from then on ([`CallReport::recorded`]); analytics settings are checked, not simulated |
 //! | `MessageParticipant` | [`Caller::hear`] the `Text` (or `SSML`) |
 //! | `GetParticipantInput` | store mode only: hear the prompt, [`Caller::press`]; the digits (or `Timeout`) become `$.StoredCustomerInput` |
 //! | `UpdateContactAttributes` | sets `$.Attributes.*` |

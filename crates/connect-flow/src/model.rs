@@ -8,7 +8,9 @@ use std::time::Duration;
 pub const FLOW_VERSION: &str = "2019-10-30";
 
 /// Action types this interpreter runs.
-pub const SUPPORTED_ACTIONS: [&str; 9] = [
+pub const SUPPORTED_ACTIONS: [&str; 11] = [
+    "UpdateFlowLoggingBehavior",
+    "UpdateContactRecordingBehavior",
     "UpdateContactTextToSpeechVoice",
     "MessageParticipant",
     "GetParticipantInput",
@@ -110,6 +112,10 @@ pub(crate) struct Action {
 /// `$.` references and `${Name}` placeholders: they are resolved when the action runs.
 #[derive(Debug, Clone)]
 pub(crate) enum Step {
+    /// `UpdateFlowLoggingBehavior`: flow logs on (`Enabled`) or off (`Disabled`).
+    SetLogging { behavior: String },
+    /// `UpdateContactRecordingBehavior`: who is recorded from now on (`Agent`, `Customer`).
+    SetRecording { participants: Vec<String> },
     /// `UpdateContactTextToSpeechVoice`: the Polly voice (and engine, style) every later
     /// prompt is spoken with.
     SetVoice {

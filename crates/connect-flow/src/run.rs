@@ -81,6 +81,11 @@ pub struct CallReport {
     pub end: CallEnd,
     /// The text-to-speech voice at the end of the call (`None`: never set, Joanna).
     pub voice: Option<Voice>,
+    /// Flow logging at the end of the call: `Some(true)` enabled, `Some(false)` disabled,
+    /// `None` never set (the flow's own default: disabled).
+    pub flow_logging: Option<bool>,
+    /// Who was recorded at the end of the call (`Agent`, `Customer`), as last set.
+    pub recorded: Vec<String>,
     /// The user-defined contact attributes at the end of the call.
     pub attributes: BTreeMap<String, String>,
     /// How many actions ran.
@@ -128,6 +133,8 @@ pub async fn run(
         stored_input: None,
         target_queue: None,
         voice: None,
+        flow_logging: None,
+        recorded: Vec::new(),
     };
     let mut current = flow.start.clone();
     let mut previous = current.clone();
@@ -147,6 +154,32 @@ pub async fn run(
         steps += 1;
         tracing::debug!(action = %action.id, step = steps, "flow action");
         let next = match &action.step {
+            Step::SetLogging { behavior } => match data.resolve(behavior)?.as_str() {
+                "Enabled" => {
+                    data.flow_logging = Some(true);
+                    Next::Success
+                }
+                "Disabled" => {
+                    data.flow_logging = Some(false);
+                    Next::Success
+                }
+                other => {
+                    return Err(FlowError::InvalidParameter {
+                        action: action.id.clone(),
+                        problem: format!(
+                            "FlowLoggingBehavior is {other:?} once resolved; Connect takes Enabled or Disabled"
+                        ),
+                    })
+                }
+            },
+            Step::SetRecording { participants } => {
+                let mut who = Vec::with_capacity(participants.len());
+                for p in participants {
+                    who.push(data.resolve(p)?);
+                }
+                data.recorded = who;
+                Next::Success
+            }
             Step::SetVoice {
                 voice,
                 engine,
@@ -231,6 +264,8 @@ pub async fn run(
                 return Ok(CallReport {
                     end,
                     voice: data.voice,
+                    flow_logging: data.flow_logging,
+                    recorded: data.recorded,
                     attributes: data.attributes,
                     steps,
                 })
@@ -253,6 +288,10 @@ struct FlowData<'a> {
     target_queue: Option<String>,
     /// The text-to-speech voice set so far.
     voice: Option<Voice>,
+    /// Flow logging as set so far.
+    flow_logging: Option<bool>,
+    /// Who is recorded, as set so far.
+    recorded: Vec<String>,
 }
 
 impl FlowData<'_> {

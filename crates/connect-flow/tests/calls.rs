@@ -19,6 +19,8 @@ fn params() -> HashMap<String, String> {
     HashMap::from([
         ("TriageFunctionArn".to_string(), FUNCTION.to_string()),
         ("HospitalQueueArn".to_string(), QUEUE.to_string()),
+        ("FlowLogging".to_string(), "Disabled".to_string()),
+        ("RecordAgentLeg".to_string(), "Disabled".to_string()),
         ("VoiceEs".to_string(), "Lucia".to_string()),
         ("EngineEs".to_string(), "Neural".to_string()),
         ("StyleEs".to_string(), "None".to_string()),

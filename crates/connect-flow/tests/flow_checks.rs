@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 #[test]
 fn the_embedded_flow_parses_and_names_its_placeholders() {
     let flow = Flow::from_json(TRIAGE_FLOW).expect("the embedded flow is valid");
-    assert_eq!(flow.start_action(), "check-lang");
-    assert_eq!(flow.len(), 15);
+    assert_eq!(flow.start_action(), "set-logging");
+    assert_eq!(flow.len(), 19);
     assert!(
         flow.prompts_before_voice().is_empty(),
         "every prompt comes after the voice is set: {:?}",
@@ -22,7 +22,9 @@ fn the_embedded_flow_parses_and_names_its_placeholders() {
         [
             "EngineEn",
             "EngineEs",
+            "FlowLogging",
             "HospitalQueueArn",
+            "RecordAgentLeg",
             "StyleEn",
             "StyleEs",
             "TriageFunctionArn",
