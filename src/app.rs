@@ -35,6 +35,56 @@ pub struct App {
     hasher: Option<CallerHasher>,
     budget: Duration,
     clock: Clock,
+    /// The Connect instance whose contact events are recorded (others are skipped).
+    instance: Option<String>,
+}
+
+/// What one invocation of the Lambda was, answered: a turn of a call, or a contact event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// A ContactFlowEvent: the flow's response.
+    Turn(Response),
+    /// An Amazon Connect contact event: what was recorded for it.
+    ContactEvent(EventOutcome),
+}
+
+impl serde::Serialize for Handled {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Handled::Turn(r) => r.serialize(s),
+            Handled::ContactEvent(o) => o.serialize(s),
+        }
+    }
+}
+
+/// What a contact event recorded (EventBridge ignores a target's answer; it is for logs,
+/// `triage invoke` and tests).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EventOutcome {
+    /// The event recorded (`CallEnded`), or none.
+    pub recorded: Option<&'static str>,
+    /// Why nothing was recorded, when nothing was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<&'static str>,
+}
+
+impl EventOutcome {
+    fn skipped(why: &'static str) -> EventOutcome {
+        EventOutcome {
+            recorded: None,
+            skipped: Some(why),
+        }
+    }
+}
+
+/// An invocation that could not be served: bad input (never retried usefully), or the store
+/// failing a contact event (the Lambda's error makes EventBridge's async invocation retry).
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("recording the contact event failed")]
+    Store(#[source] StoreError),
 }
 
 impl App {
@@ -45,13 +95,101 @@ impl App {
             hasher: None,
             budget: DEFAULT_TURN_BUDGET,
             clock: Arc::new(Utc::now),
+            instance: None,
         }
     }
 
     /// The deployment's settings: the caller-hash key and the turn budget.
     pub fn with_settings(self, settings: &crate::Settings) -> App {
-        self.with_caller_hasher(settings.caller_hasher.clone())
-            .with_budget(settings.turn_budget.0)
+        let mut app = self
+            .with_caller_hasher(settings.caller_hasher.clone())
+            .with_budget(settings.turn_budget.0);
+        app.instance = settings.connect_instance_arn.clone();
+        app
+    }
+
+    /// Record contact events of this Connect instance only (others are logged and skipped).
+    pub fn with_instance(mut self, instance_arn: Option<String>) -> App {
+        self.instance = instance_arn;
+        self
+    }
+
+    /// Serves whatever the Lambda was invoked with: a ContactFlowEvent (a turn, read on the
+    /// hot path exactly as [`App::handle_bytes`] reads it) or, when that does not read, an
+    /// Amazon Connect contact event from EventBridge (docs/contracts.md, "Contact events").
+    pub async fn handle_any(&self, bytes: &[u8]) -> Result<Handled, HandleError> {
+        match connect::parse_bytes(bytes, self.hasher.as_ref()) {
+            Ok(req) => Ok(Handled::Turn(self.turn(req).await)),
+            Err(turn_error) => {
+                let value: serde_json::Value = match serde_json::from_slice(bytes) {
+                    Ok(v) => v,
+                    Err(_) => return Err(turn_error.into()),
+                };
+                match connect::parse_contact_event(&value) {
+                    None => Err(turn_error.into()),
+                    Some(Err(e)) => Err(e.into()),
+                    Some(Ok(event)) => self
+                        .contact_event(event)
+                        .await
+                        .map(Handled::ContactEvent)
+                        .map_err(HandleError::Store),
+                }
+            }
+        }
+    }
+
+    /// Records a contact's `DISCONNECTED` as `CallEnded`: conditionally, once. A redelivered
+    /// event, another event type, another instance's contact, or a contact this service never
+    /// saw records nothing (the last two are logged).
+    #[tracing::instrument(name = "contact_event", skip_all, fields(contact_id = %event.contact_id))]
+    pub async fn contact_event(
+        &self,
+        event: connect::ContactEvent,
+    ) -> Result<EventOutcome, StoreError> {
+        if event.event_type != "DISCONNECTED" {
+            info!(event_type = %event.event_type, "contact event of another type: recorded nothing");
+            return Ok(EventOutcome::skipped("not a DISCONNECTED event"));
+        }
+        if let (Some(ours), Some(theirs)) = (&self.instance, &event.instance_arn) {
+            if ours != theirs {
+                warn!(instance = %theirs, "contact event of another Connect instance: recorded nothing");
+                return Ok(EventOutcome::skipped("another Connect instance"));
+            }
+        }
+        let mut last_conflict = None;
+        for _ in 1..=MAX_TURN_ATTEMPTS {
+            let history = self.store.load(&event.contact_id).await?;
+            let state = CallState::fold(&history)
+                .map_err(|e| StoreError::Corrupt(format!("the call's events do not fold: {e}")))?;
+            if state.started.is_none() {
+                warn!("DISCONNECTED for a contact this service never saw: recorded nothing");
+                return Ok(EventOutcome::skipped("a contact this service never saw"));
+            }
+            let now = (self.clock)();
+            let ended_at = event.at.unwrap_or(now);
+            let Some(kind) =
+                crate::domain::decide_ended(&state, ended_at, event.disconnect_reason.clone())
+            else {
+                info!("the call's end is recorded already: recorded nothing");
+                return Ok(EventOutcome::skipped("recorded already"));
+            };
+            let version = state.version;
+            drop(history);
+            let events = Event::stamp(version, vec![kind], now, &mut event_ids(now));
+            match self.store.append(&event.contact_id, version, events).await {
+                Ok(()) => {
+                    info!(version = version + 1, "recorded CallEnded");
+                    return Ok(EventOutcome {
+                        recorded: Some("CallEnded"),
+                        skipped: None,
+                    });
+                }
+                Err(e) if e.is_conflict() => last_conflict = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_conflict
+            .unwrap_or_else(|| StoreError::Unavailable("too many concurrent writers".into())))
     }
 
     /// Take the time of recorded events from `clock` instead of the wall clock.
@@ -157,6 +295,9 @@ impl App {
                             "turn token is not one this call issued: recorded nothing, repeated the current prompt"
                         ),
                         ReplayReason::Concluded => info!("call already concluded: recorded nothing"),
+                        ReplayReason::Ended => {
+                            info!("the contact has disconnected: recorded nothing")
+                        }
                     }
                     return Ok(reply_replayed(state, &history, upto)?);
                 }

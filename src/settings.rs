@@ -23,6 +23,9 @@ pub struct Settings {
     pub sdk: SdkLimits,
     /// `TRIAGE_TURN_BUDGET_MS`: the time budget of one turn's store work.
     pub turn_budget: TurnBudget,
+    /// `TRIAGE_CONNECT_INSTANCE_ARN`: the instance whose contact events are recorded (the
+    /// template sets it; unset, every instance's are).
+    pub connect_instance_arn: Option<String>,
 }
 
 /// Time budget for one turn's store work. Connect waits at most 8 s for a Lambda
@@ -112,6 +115,7 @@ impl Settings {
                 )?,
             },
             turn_budget: TurnBudget(ms("TRIAGE_TURN_BUDGET_MS", defaults.turn_budget.0)?),
+            connect_instance_arn: set("TRIAGE_CONNECT_INSTANCE_ARN"),
         })
     }
 

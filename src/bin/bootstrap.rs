@@ -1,4 +1,5 @@
-//! The Lambda function Amazon Connect invokes. The settings are read once and the clients
+//! The Lambda function Amazon Connect invokes (from the contact flow), and EventBridge
+//! invokes with the instance's contact events (`DISCONNECTED`, recorded as `CallEnded`). The settings are read once and the clients
 //! built once, at cold start; every invocation is one turn of [`connect_triage::app::App`],
 //! exactly as `triage invoke` runs it.
 //!
@@ -26,14 +27,17 @@ async fn main() -> Result<(), Error> {
     let app = App::new(store).with_settings(&settings);
     tracing::info!(store = %spec, "ready");
     let app = &app;
-    // The payload stays raw JSON: `App::handle_bytes` reads it in one borrowing pass and
-    // checks it exactly as `triage invoke` does.
+    // The payload stays raw JSON: `App::handle_any` reads a ContactFlowEvent in one
+    // borrowing pass (or, failing that, a Connect contact event from EventBridge) and checks
+    // it exactly as `triage invoke` does.
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
-            app.handle_bytes(event.payload.get().as_bytes()).await.map_err(|e| {
-            tracing::error!(error = %e, "refused a malformed invocation; nothing was written");
-            Error::from(e)
-        })
+            app.handle_any(event.payload.get().as_bytes())
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "invocation not served; nothing was written");
+                    Error::from(e)
+                })
         },
     ))
     .await

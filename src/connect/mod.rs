@@ -4,10 +4,12 @@
 //! rest of the code only sees valid domain values.
 
 mod caller;
+pub mod contact_event;
 mod response;
 mod wire;
 
 pub use caller::{CallerHasher, CallerKeyError, CallerNumber};
+pub use contact_event::{parse_contact_event, ContactEvent};
 pub use response::Response;
 
 use crate::domain::ContactId;
@@ -33,6 +35,8 @@ pub enum InputError {
     NotContactFlowEvent(String),
     #[error("the ContactFlowEvent has no usable Details.ContactData.ContactId: {0}")]
     NoContactId(String),
+    #[error("the invocation is an Amazon Connect contact event, but not a usable one: {0}")]
+    NotContactEvent(String),
 }
 
 /// One invocation, checked: whose call it is and what it asks.

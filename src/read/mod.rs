@@ -266,10 +266,19 @@ pub fn summarize(
     let pending = q
         .question(state.pending)
         .map(|p| (state.pending, p.id.clone()));
-    let status = match state.outcome {
-        Some(o) => Status::Concluded(o),
-        None if now - last.at > abandon_after => Status::Abandoned,
-        None => Status::Open,
+    // The last event of the questionnaire itself (a CallEnded comes after it).
+    let last_turn_at = events
+        .iter()
+        .rev()
+        .find(|e| !matches!(e.kind, EventKind::CallEnded { .. }))
+        .map_or(last.at, |e| e.at);
+    // Connect's DISCONNECTED (CallEnded) says exactly when a caller hung up; without it, a
+    // call silent for longer than `abandon_after` is taken for abandoned.
+    let status = match (state.outcome, &state.ended) {
+        (Some(o), _) => Status::Concluded(o),
+        (None, Some(_)) => Status::Abandoned,
+        (None, None) if now - last_turn_at > abandon_after => Status::Abandoned,
+        (None, None) => Status::Open,
     };
     let mut asked: Vec<(usize, String)> = answers
         .iter()
@@ -288,14 +297,15 @@ pub fn summarize(
         Status::Concluded(Outcome::Exited) | Status::Abandoned => pending.map(|(_, id)| id),
         _ => None,
     };
-    let ended_at = match status {
-        Status::Concluded(_) | Status::Abandoned => Some(last.at),
-        Status::Open => None,
+    let ended_at = match (status, &state.ended) {
+        (Status::Abandoned, Some((at, _))) => Some(*at),
+        (Status::Concluded(_) | Status::Abandoned, _) => Some(last_turn_at),
+        (Status::Open, _) => None,
     };
     Ok(CallSummary {
         contact_id: contact_id.clone(),
         started_at: first.at,
-        last_at: last.at,
+        last_at: last_turn_at,
         ended_at,
         lang: started.lang,
         caller_hash,

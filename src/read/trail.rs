@@ -87,6 +87,21 @@ pub fn trail(events: &[Event]) -> Result<Vec<TrailRow>, FoldError> {
                 (question.clone(), format!("invalid ({raw})"), String::new())
             }
             EventKind::CallExited { question } => (question.clone(), "*".into(), String::new()),
+            EventKind::CallEnded {
+                ended_at,
+                disconnect_reason,
+            } => (
+                String::new(),
+                format!(
+                    "disconnected {}{}",
+                    ended_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    disconnect_reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ),
+                String::new(),
+            ),
             EventKind::TriageConcluded {
                 outcome, reason, ..
             } => (

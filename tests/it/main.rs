@@ -7,6 +7,7 @@ mod analytics;
 mod bounds;
 mod call;
 mod cli;
+mod contact_events;
 mod contract;
 mod ddb_local;
 mod dynamodb;

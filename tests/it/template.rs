@@ -600,3 +600,36 @@ fn only_this_connect_instance_may_invoke_the_function() {
     assert_eq!(key["NoEcho"], true);
     assert_eq!(key["MinLength"], 16);
 }
+
+#[test]
+fn this_instance_s_disconnects_reach_the_function_and_only_through_the_rule() {
+    let t = template();
+    let rule = &resource(&t, "ContactEventsRule")["Properties"];
+    assert_eq!(
+        rule["EventPattern"],
+        json!({
+            "source": ["aws.connect"],
+            "detail-type": ["Amazon Connect Contact Event"],
+            "detail": {
+                "eventType": ["DISCONNECTED"],
+                "instanceArn": [{"Ref": "ConnectInstanceArn"}]
+            }
+        })
+    );
+    assert_eq!(
+        rule["Targets"][0]["Arn"],
+        json!({"Fn::GetAtt": ["TriageFunction", "Arn"]})
+    );
+    let p = &resource(&t, "ContactEventsInvokePermission")["Properties"];
+    assert_eq!(p["Principal"], "events.amazonaws.com");
+    assert_eq!(
+        p["SourceArn"],
+        json!({"Fn::GetAtt": ["ContactEventsRule", "Arn"]})
+    );
+    let env = &resource(&t, "TriageFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        env["TRIAGE_CONNECT_INSTANCE_ARN"],
+        json!({"Ref": "ConnectInstanceArn"}),
+        "the function skips other instances' events"
+    );
+}

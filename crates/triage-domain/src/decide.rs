@@ -6,6 +6,7 @@
 use super::event::{bounded_raw, CallFacts, EventKind, Outcome};
 use super::questionnaire::{Lang, Questionnaire};
 use super::state::CallState;
+use chrono::{DateTime, Utc};
 
 /// The caller's input, as Connect stored it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +71,8 @@ pub enum ReplayReason {
     UnknownTurn,
     /// The call is over; its final reply is given again.
     Concluded,
+    /// Connect said the contact disconnected; nothing more is recorded for it.
+    Ended,
 }
 
 /// Something worth a warning in the logs, though the invocation is served.
@@ -113,6 +116,20 @@ pub fn decide(
         return (out.finish(), warning);
     };
 
+    if state.ended.is_some() {
+        let upto = TurnArg::parse(inv.turn.as_deref());
+        let upto = match upto {
+            TurnArg::Token(t) => state.reply_to(t).unwrap_or(state.version),
+            _ => state.version,
+        };
+        return (
+            Decision::Replay {
+                upto,
+                reason: ReplayReason::Ended,
+            },
+            None,
+        );
+    }
     let mut warning = None;
     // An empty answer with no turn is what a flow sends before the first question (Connect
     // leaves `$.StoredCustomerInput` empty), so it is a retry of the first invocation.
@@ -224,6 +241,22 @@ pub fn decide(
         }
     }
     (out.finish(), warning)
+}
+
+/// What a contact's `DISCONNECTED` event records: `CallEnded`, once, for a call this
+/// service started; nothing for a contact it never saw or that has ended already.
+pub fn decide_ended(
+    state: &CallState<'_>,
+    ended_at: DateTime<Utc>,
+    disconnect_reason: Option<String>,
+) -> Option<EventKind> {
+    if state.started.is_none() || state.ended.is_some() {
+        return None;
+    }
+    Some(EventKind::CallEnded {
+        ended_at,
+        disconnect_reason,
+    })
 }
 
 /// The events one decision records, in order.

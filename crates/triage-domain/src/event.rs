@@ -104,6 +104,14 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Connect reported the contact disconnected (its contact event `DISCONNECTED`): when,
+    /// and why if it said. The last event of a stream; at most one.
+    CallEnded {
+        #[serde(with = "millis")]
+        ended_at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disconnect_reason: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -114,6 +122,7 @@ impl EventKind {
             EventKind::InputRejected { .. } => "InputRejected",
             EventKind::CallExited { .. } => "CallExited",
             EventKind::TriageConcluded { .. } => "TriageConcluded",
+            EventKind::CallEnded { .. } => "CallEnded",
         }
     }
 }
@@ -140,6 +149,9 @@ impl Event {
             | EventKind::InputRejected { question, raw, .. } => question.len() + raw.len(),
             EventKind::CallExited { question } => question.len(),
             EventKind::TriageConcluded { reason, .. } => opt(reason),
+            EventKind::CallEnded {
+                disconnect_reason, ..
+            } => opt(disconnect_reason),
         }
     }
 }

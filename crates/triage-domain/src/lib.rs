@@ -9,7 +9,9 @@ pub mod ids;
 pub mod questionnaire;
 pub mod state;
 
-pub use decide::{decide, Answer, Decision, Invocation, ReplayReason, TurnArg, Warning};
+pub use decide::{
+    decide, decide_ended, Answer, Decision, Invocation, ReplayReason, TurnArg, Warning,
+};
 pub use event::{
     event_from_json, CallFacts, Event, EventKind, EventReadError, Outcome, SCHEMA_VERSION,
 };

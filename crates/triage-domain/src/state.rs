@@ -3,6 +3,7 @@
 
 use super::event::{Event, EventKind, Outcome};
 use super::questionnaire::{Lang, Questionnaire};
+use chrono::{DateTime, Utc};
 
 /// The questionnaire a call started with, and its language.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +26,8 @@ pub struct CallState<'q> {
     /// The last event was an invalid input (the question is asked again, with an apology).
     pub last_rejected: bool,
     pub outcome: Option<Outcome>,
+    /// When Connect said the contact disconnected, and why (its `CallEnded`).
+    pub ended: Option<(DateTime<Utc>, Option<String>)>,
     /// For every turn answered so far, in turn order: (turn, the version right after the
     /// events that answered it). Turns only grow, so this is a sorted list.
     pub replies: Vec<(u64, u64)>,
@@ -220,6 +223,23 @@ impl<'q> CallState<'q> {
         if e.seq != self.version + 1 {
             return Err(fail(format!("expected seq {}", self.version + 1)));
         }
+        if self.ended.is_some() {
+            return Err(fail("event after the call ended".into()));
+        }
+        if let EventKind::CallEnded {
+            ended_at,
+            disconnect_reason,
+        } = &e.kind
+        {
+            // The contact may end before, at or after the conclusion: the caller hangs up
+            // mid-questionnaire, or the flow disconnects after the final message.
+            if self.started.is_none() {
+                return Err(fail("first event is not CallStarted".into()));
+            }
+            self.ended = Some((*ended_at, disconnect_reason.clone()));
+            self.version = e.seq;
+            return Ok(());
+        }
         if self.outcome.is_some() {
             return Err(fail("event after the call was concluded".into()));
         }
@@ -275,6 +295,7 @@ impl<'q> CallState<'q> {
                     check_question(question)?;
                     self.last_rejected = false;
                 }
+                EventKind::CallEnded { .. } => {}
                 EventKind::TriageConcluded { outcome, score, .. } => {
                     if *score != self.score {
                         return Err(fail(format!(

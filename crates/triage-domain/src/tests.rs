@@ -579,3 +579,113 @@ mod given_when_then {
         assert!(events.iter().all(|e| e.at == at));
     }
 }
+
+/// `CallEnded`: Connect's DISCONNECTED, recorded once for a call this service started.
+mod call_ended {
+    use super::*;
+
+    fn stamped(kinds: Vec<Vec<EventKind>>) -> Vec<Event> {
+        let at = Utc
+            .timestamp_millis_opt(1_764_000_000_000)
+            .single()
+            .expect("time");
+        let mut events = Vec::new();
+        let mut n = 0u128;
+        for turn in kinds {
+            let more = Event::stamp(events.len() as u64, turn, at, &mut || {
+                n += 1;
+                Uuid::from_u128(n)
+            });
+            events.extend(more);
+        }
+        events
+    }
+
+    fn started() -> EventKind {
+        EventKind::CallStarted {
+            questionnaire: "covid19".into(),
+            questionnaire_version: 1,
+            lang: Lang::Es,
+            facts: CallFacts::default(),
+        }
+    }
+
+    fn ended() -> EventKind {
+        EventKind::CallEnded {
+            ended_at: Utc
+                .timestamp_millis_opt(1_764_000_100_000)
+                .single()
+                .expect("time"),
+            disconnect_reason: None,
+        }
+    }
+
+    #[test]
+    fn a_started_call_ends_once_and_nothing_follows() {
+        let at = Utc
+            .timestamp_millis_opt(1_764_000_100_000)
+            .single()
+            .expect("time");
+        let history = stamped(vec![vec![started()]]);
+        let state = CallState::fold(&history).expect("folds");
+        assert_eq!(decide_ended(&state, at, None), Some(ended()));
+        let history = stamped(vec![vec![started()], vec![ended()]]);
+        let state = CallState::fold(&history).expect("ended folds");
+        assert_eq!(state.ended.as_ref().map(|e| e.0), Some(at));
+        assert_eq!(decide_ended(&state, at, None), None, "once");
+        // A late retry of the first turn after the hang-up records nothing.
+        let (decision, _) = decide(
+            Questionnaire::embedded(),
+            &state,
+            &Invocation {
+                turn: Some("1".into()),
+                answer: Some("1".into()),
+                ..Invocation::default()
+            },
+        );
+        assert!(matches!(
+            decision,
+            Decision::Replay {
+                reason: ReplayReason::Ended,
+                ..
+            }
+        ));
+        assert!(CallState::fold(&stamped(vec![
+            vec![started()],
+            vec![ended()],
+            vec![ended()]
+        ]))
+        .is_err());
+    }
+
+    #[test]
+    fn a_call_ends_after_its_conclusion_too_but_never_before_it_starts() {
+        let concluded = stamped(vec![
+            vec![started()],
+            vec![
+                EventKind::CallExited {
+                    question: "contact".into(),
+                },
+                EventKind::TriageConcluded {
+                    outcome: Outcome::Exited,
+                    score: 0,
+                    reason: None,
+                },
+            ],
+            vec![ended()],
+        ]);
+        let state = CallState::fold(&concluded).expect("the flow disconnects after the message");
+        assert_eq!(state.outcome, Some(Outcome::Exited));
+        assert!(state.ended.is_some());
+        let at = Utc
+            .timestamp_millis_opt(1_764_000_100_000)
+            .single()
+            .expect("time");
+        assert_eq!(
+            decide_ended(&CallState::default(), at, None),
+            None,
+            "never seen"
+        );
+        assert!(CallState::fold(&stamped(vec![vec![ended()]])).is_err());
+    }
+}

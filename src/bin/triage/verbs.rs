@@ -137,17 +137,28 @@ pub async fn call(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `triage invoke`: one event on stdin, the Lambda's response on stdout.
+/// `triage invoke`: one event on stdin (a ContactFlowEvent or a contact event), the
+/// Lambda's response on stdout.
 pub async fn invoke(ctx: &Ctx) -> Result<ExitCode> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .take(MAX_INVOCATION_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .context("cannot read the event from stdin")?;
-    // Check the input before opening the store: a malformed event never touches it.
-    connect_triage::connect::parse_bytes(&bytes, None)?;
+    // Check the input before opening the store: a malformed event never touches it. A
+    // ContactFlowEvent, or a Connect contact event, answered as the Lambda answers it.
+    if let Err(turn_error) = connect_triage::connect::parse_bytes(&bytes, None) {
+        let contact_event = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| connect_triage::connect::parse_contact_event(&v));
+        match contact_event {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(turn_error.into()),
+        }
+    }
     let app = ctx.app(ctx.store().await?);
-    let response = app.handle_bytes(&bytes).await?;
+    let response = app.handle_any(&bytes).await?;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, &response)?;
     writeln!(out)?;
