@@ -43,9 +43,15 @@ impl Triage {
 }
 
 pub fn run_triage(store: &str, args: &[&str], stdin: &[u8]) -> Output {
+    run_triage_with(store, args, stdin, &[])
+}
+
+/// [`run_triage`] with more environment variables.
+pub fn run_triage_with(store: &str, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_triage"))
         .args(args)
         .env("TRIAGE_STORE", store)
+        .envs(env.iter().copied())
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

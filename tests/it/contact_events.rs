@@ -3,10 +3,9 @@
 //! type, of another instance, or for a contact never seen, it records nothing; bad ones are
 //! one-line errors. Fixtures: `tests/fixtures/contact-events/` (shaped as AWS documents them).
 
-use crate::cli::{stderr, Triage};
+use crate::cli::{run_triage_with, stderr, Triage};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 const INSTANCE: &str =
     "arn:aws:connect:us-east-1:111122223333:instance/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111";
@@ -21,20 +20,12 @@ fn fixture(name: &str) -> Value {
 
 /// `triage invoke` with `stdin`, the instance setting as the template sets it.
 fn invoke(t: &Triage, stdin: &[u8], instance: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_triage"))
-        .arg("invoke")
-        .env("TRIAGE_STORE", t.store())
-        .env("TRIAGE_CONNECT_INSTANCE_ARN", instance)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run triage");
-    if let Some(mut si) = child.stdin.take() {
-        let _ = si.write_all(stdin);
-    }
-    child.wait_with_output().expect("output")
+    run_triage_with(
+        &t.store(),
+        &["invoke"],
+        stdin,
+        &[("TRIAGE_CONNECT_INSTANCE_ARN", instance)],
+    )
 }
 
 fn answered(out: &Output) -> Value {
