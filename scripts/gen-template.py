@@ -41,7 +41,9 @@ HOSPITAL_BRANCH = {
     "mark-recording",
     "check-recording",
     "record-agent-leg",
+    "check-hospital-hours",
     "transfer-to-hospital",
+    "say-no-agent",
 }
 LANGS = {"es": "Es", "en": "En"}
 VOICE_FIELDS = {"voice": "Voice", "engine": "Engine", "style": "Style"}

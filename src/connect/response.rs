@@ -13,6 +13,8 @@ pub struct Response {
     said: Said,
     score: Digits,
     text: &'static str,
+    /// For a `hospital` outcome: what to do when nobody can take the transfer.
+    no_agent_text: Option<&'static str>,
     /// The hand-off attributes, when the triage is over (the apology's included).
     handoff: Option<Box<HandoffKeys>>,
 }
@@ -42,8 +44,9 @@ enum Said {
 
 impl Response {
     /// Every key a response can hold, in the order they are written.
-    pub const KEYS: [&'static str; 10] = [
+    pub const KEYS: [&'static str; 11] = [
         "continue",
+        "no_agent_text",
         "outcome",
         "question",
         "score",
@@ -65,6 +68,7 @@ impl Response {
             said: Said::Apology,
             score: Digits::new(u64::from(score)),
             text: q.texts.error.get(lang),
+            no_agent_text: None,
             handoff: Some(Box::new(HandoffKeys {
                 outcome: Self::APOLOGY_OUTCOME,
                 questionnaire: q.key(),
@@ -83,6 +87,7 @@ impl Response {
         match (key, &self.said) {
             ("continue", Said::Ask { .. }) => Some("1"),
             ("continue", _) => Some("0"),
+            ("no_agent_text", _) => self.no_agent_text,
             ("outcome", Said::End(o)) => Some(o.as_str()),
             ("outcome", Said::Apology) => Some(Self::APOLOGY_OUTCOME),
             ("question", Said::Ask { question, .. }) => Some(question),
@@ -121,6 +126,19 @@ impl From<Reply<'static>> for Response {
             },
             Reply::End { outcome, .. } => Said::End(outcome),
         };
+        let no_agent_text = match reply {
+            Reply::End {
+                outcome: crate::domain::Outcome::Hospital,
+                call,
+                ..
+            } => call
+                .questionnaire
+                .texts
+                .no_agent
+                .as_ref()
+                .map(|t| t.get(call.lang)),
+            _ => None,
+        };
         let handoff = reply.handoff().map(|h| {
             Box::new(HandoffKeys {
                 outcome: h.outcome.as_str(),
@@ -132,6 +150,7 @@ impl From<Reply<'static>> for Response {
             said,
             score: Digits::new(u64::from(reply.score())),
             text: reply.text(),
+            no_agent_text,
             handoff,
         }
     }

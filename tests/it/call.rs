@@ -193,3 +193,39 @@ fn another_flow_file_is_checked_then_run() {
         );
     }
 }
+
+/// A hospital caller whom nobody can take (the queue closed or full) hears what to do, in
+/// their language, and the call ends instead of waiting in a queue no one answers.
+#[test]
+fn a_hospital_caller_with_nobody_to_take_the_call_hears_what_to_do() {
+    let t = Triage::new();
+    for (args, lang, says) in [
+        (
+            ["--hospital-hours", "closed"],
+            "es",
+            "no hay nadie disponible para atenderle",
+        ),
+        (
+            ["--hospital-queue", "full"],
+            "en",
+            "No one is available to take your call right now",
+        ),
+    ] {
+        let mut all = vec!["--answers", "1,1,1", "--lang", lang];
+        all.extend_from_slice(&args);
+        let out = call(&t, &all, b"");
+        assert!(out.contains(says), "{args:?}: {out}");
+        assert!(!out.contains("transferred to queue"), "{args:?}: {out}");
+        assert!(
+            out.contains("the flow disconnected the call"),
+            "{args:?}: {out}"
+        );
+        assert!(
+            out.contains("triage_outcome = hospital"),
+            "the record still says so: {out}"
+        );
+    }
+    let open = call(&t, &["--answers", "1,1,1"], b"");
+    assert!(open.contains("transferred to queue"), "{open}");
+    assert!(!open.contains("no hay nadie disponible"), "{open}");
+}

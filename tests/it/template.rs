@@ -17,13 +17,15 @@ const FUNCTION_ARN: &str = "arn:aws:lambda:eu-west-2:000000000000:function:stack
 const INSTANCE_ARN: &str =
     "arn:aws:connect:eu-west-2:000000000000:instance/00000000-0000-4000-8000-000000000000";
 /// The actions `scripts/gen-template.py` removes for a stack without a hospital queue.
-const HOSPITAL_BRANCH: [&str; 6] = [
+const HOSPITAL_BRANCH: [&str; 8] = [
     "check-outcome",
     "set-hospital-queue",
     "mark-recording",
     "check-recording",
     "record-agent-leg",
+    "check-hospital-hours",
     "transfer-to-hospital",
+    "say-no-agent",
 ];
 
 fn root() -> &'static Path {

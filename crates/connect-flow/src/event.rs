@@ -29,6 +29,27 @@ pub struct Contact {
     /// User-defined contact attributes the call starts with (e.g. `lang` set by an
     /// upstream flow).
     pub attributes: BTreeMap<String, String>,
+    /// The contact center as this contact meets it (hours, queue capacity): what a real
+    /// instance decides and a simulation is told.
+    pub center: CenterState,
+}
+
+/// The state of the contact center a simulated contact meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CenterState {
+    /// `CheckHoursOfOperation` finds the hours open (its `True` condition).
+    pub hours_open: bool,
+    /// `TransferContactToQueue` finds the queue at capacity (its `QueueAtCapacity` error).
+    pub queue_at_capacity: bool,
+}
+
+impl Default for CenterState {
+    fn default() -> Self {
+        CenterState {
+            hours_open: true,
+            queue_at_capacity: false,
+        }
+    }
 }
 
 impl Contact {
@@ -41,6 +62,7 @@ impl Contact {
             channel: "VOICE".to_string(),
             instance_arn: instance_arn.into(),
             attributes: BTreeMap::new(),
+            center: CenterState::default(),
         }
     }
 

@@ -18,7 +18,8 @@
 //! | `UpdateContactAttributes` | sets `$.Attributes.*` |
 //! | `InvokeLambdaFunction` | sends a `ContactFlowEvent` ([`contact_flow_event`]) to a [`Lambda`]; its answer becomes `$.External.*` |
 //! | `Compare` | evaluates `Conditions` against `ComparisonValue` |
-//! | `UpdateContactTargetQueue`, `TransferContactToQueue` | ends the call with [`CallEnd::Transferred`] |
+//! | `CheckHoursOfOperation` | its `True` or `False` condition, as [`CenterState::hours_open`] says |
+//! | `UpdateContactTargetQueue`, `TransferContactToQueue` | ends the call with [`CallEnd::Transferred`], or the `QueueAtCapacity` error branch when [`CenterState::queue_at_capacity`] |
 //! | `DisconnectParticipant` | ends the call with [`CallEnd::Disconnected`] |
 //!
 //! Values may reference the flow data (`$.External.x`, `$.Attributes.x`,
@@ -46,7 +47,7 @@ mod run;
 
 pub use error::FlowError;
 pub use event::{
-    contact_flow_event, voice_event, Contact, LOCAL_INSTANCE_ARN, LOCAL_SYSTEM_NUMBER,
+    contact_flow_event, voice_event, CenterState, Contact, LOCAL_INSTANCE_ARN, LOCAL_SYSTEM_NUMBER,
 };
 pub use model::{Flow, FLOW_VERSION, SUPPORTED_ACTIONS};
 pub use run::{

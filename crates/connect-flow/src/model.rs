@@ -8,7 +8,8 @@ use std::time::Duration;
 pub const FLOW_VERSION: &str = "2019-10-30";
 
 /// Action types this interpreter runs.
-pub const SUPPORTED_ACTIONS: [&str; 11] = [
+pub const SUPPORTED_ACTIONS: [&str; 12] = [
+    "CheckHoursOfOperation",
     "UpdateFlowLoggingBehavior",
     "UpdateContactRecordingBehavior",
     "UpdateContactTextToSpeechVoice",
@@ -133,6 +134,8 @@ pub(crate) enum Step {
     InvokeLambda(LambdaSpec),
     /// `Compare`: `value` (a single `$.` reference) against the action's conditions.
     Compare { value: String },
+    /// `CheckHoursOfOperation`: open or closed, by the hours given or the queue's.
+    CheckHours,
     /// `UpdateContactTargetQueue`: the queue id or ARN.
     SetQueue { queue: String },
     /// `TransferContactToQueue`.

@@ -142,6 +142,7 @@ struct RawConditionBody {
 #[derive(Deserialize)]
 #[serde(tag = "Type", content = "Parameters")]
 enum ActionParameters {
+    CheckHoursOfOperation(#[allow(dead_code)] CheckHours),
     UpdateFlowLoggingBehavior(SetLogging),
     UpdateContactRecordingBehavior(SetRecording),
     UpdateContactTextToSpeechVoice(SetVoice),
@@ -233,6 +234,14 @@ struct InvokeLambdaFunction {
 #[serde(rename_all = "PascalCase")]
 struct ResponseValidation {
     response_type: StringParam,
+}
+
+/// `CheckHoursOfOperation`: by the hours given, or the current queue's.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CheckHours {
+    #[allow(dead_code)] // which hours: the simulation is told whether they are open
+    hours_of_operation_id: Option<StringParam>,
 }
 
 /// `UpdateFlowLoggingBehavior` (Set logging behavior):
@@ -388,6 +397,7 @@ impl ActionParameters {
     /// can be simulated, and the `$.` references.
     fn into_step(self, id: &str) -> Result<Step, FlowError> {
         Ok(match self {
+            ActionParameters::CheckHoursOfOperation(_) => Step::CheckHours,
             ActionParameters::UpdateFlowLoggingBehavior(p) => {
                 let behavior = p.flow_logging_behavior.0;
                 check_references(id, &behavior)?;
@@ -500,7 +510,9 @@ fn parse_action(raw: RawAction) -> Result<Action, FlowError> {
     }
     let step = ActionParameters::read(&id, raw.kind, raw.parameters)?.into_step(&id)?;
     let transitions = raw.transitions;
-    if !transitions.conditions.is_empty() && !matches!(step, Step::Compare { .. }) {
+    if !transitions.conditions.is_empty()
+        && !matches!(step, Step::Compare { .. } | Step::CheckHours)
+    {
         return Err(invalid(
             &id,
             "Conditions are only evaluated on Compare here (GetParticipantInput in store mode has none); move them to a Compare action",

@@ -211,10 +211,14 @@ mod tests {
     #[test]
     fn the_reference_reads_and_describes_every_action_the_simulator_runs() {
         let r = reference().expect("reference/actions.json reads");
-        let described: Vec<&str> = r.actions.keys().map(String::as_str).collect();
-        let mut supported = SUPPORTED_ACTIONS.to_vec();
-        supported.sort_unstable();
-        assert_eq!(described, supported);
+        // Every action the simulator runs is described; the reference may describe more
+        // (actions a flow may be checked for before the simulator learns to run them).
+        for kind in SUPPORTED_ACTIONS {
+            assert!(
+                r.actions.contains_key(kind),
+                "{kind} is not in reference/actions.json"
+            );
+        }
         for (kind, action) in &r.actions {
             assert!(
                 action

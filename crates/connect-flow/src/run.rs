@@ -26,6 +26,8 @@ const PRESS_GRACE: Duration = Duration::from_secs(1);
 const NO_MATCHING_ERROR: &str = "NoMatchingError";
 /// The `ErrorType` a `Compare` takes when no condition holds.
 const NO_MATCHING_CONDITION: &str = "NoMatchingCondition";
+/// `TransferContactToQueue`'s error when the queue is full.
+const QUEUE_AT_CAPACITY: &str = "QueueAtCapacity";
 
 /// What the caller did when asked for input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,11 +251,23 @@ pub async fn run(
                 }
             }
             Step::TransferToQueue => match &data.target_queue {
+                Some(_) if contact.center.queue_at_capacity => Next::Error(QUEUE_AT_CAPACITY),
                 Some(queue) => Next::End(CallEnd::Transferred {
                     queue: queue.clone(),
                 }),
                 None => Next::Error(NO_MATCHING_ERROR),
             },
+            Step::CheckHours => {
+                let want = if contact.center.hours_open { "True" } else { "False" };
+                match action
+                    .conditions
+                    .iter()
+                    .find(|c| c.operator.holds(want, &c.operand))
+                {
+                    Some(condition) => Next::Condition(condition.next.clone()),
+                    None => Next::Error(NO_MATCHING_ERROR),
+                }
+            }
             Step::Disconnect => Next::End(CallEnd::Disconnected),
         };
         current = match next {

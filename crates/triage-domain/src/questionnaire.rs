@@ -124,6 +124,10 @@ pub struct Texts {
     pub clear: Localized,
     pub exited: Localized,
     pub error: Localized,
+    /// Said to a `hospital` caller when nobody can take the transfer (the hospital queue is
+    /// closed, full or not configured). Optional: without it the final message stands alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_agent: Option<Localized>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

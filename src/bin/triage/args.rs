@@ -59,6 +59,13 @@ pub enum Command {
         /// people who edit the flow. Checked against Connect's reference first.
         #[arg(long)]
         flow: Option<std::path::PathBuf>,
+        /// The hospital queue's hours when the call reaches it (CheckHoursOfOperation).
+        #[arg(long, value_enum, default_value_t = Hours::Open)]
+        hospital_hours: Hours,
+        /// The hospital queue's state when the call is transferred (a full queue takes
+        /// TransferContactToQueue's QueueAtCapacity branch).
+        #[arg(long, value_enum, default_value_t = QueueState::Available)]
+        hospital_queue: QueueState,
     },
     /// One ContactFlowEvent JSON on stdin -> the Lambda's response JSON on stdout.
     Invoke,
@@ -170,6 +177,20 @@ pub struct RangeArgs {
     /// abandoned (hung up) at its pending question.
     #[arg(long, default_value_t = DEFAULT_ABANDON_MINUTES)]
     pub abandon_after: u32,
+}
+
+/// `--hospital-hours`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Hours {
+    Open,
+    Closed,
+}
+
+/// `--hospital-queue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueueState {
+    Available,
+    Full,
 }
 
 /// The keys of `--answers`, in order.

@@ -59,18 +59,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             caller,
             format,
             flow,
+            hospital_hours,
+            hospital_queue,
         } => {
-            let answers = answers.map(|s| s.0);
-            verbs::call(
-                &ctx,
-                answers,
+            let call = verbs::CallArgs {
+                answers: answers.map(|s| s.0),
                 lang,
                 contact_id,
                 caller,
                 format,
-                flow.as_deref(),
-            )
-            .await
+                flow_file: flow,
+                center: connect_triage::flow::CenterState {
+                    hours_open: hospital_hours == args::Hours::Open,
+                    queue_at_capacity: hospital_queue == args::QueueState::Full,
+                },
+            };
+            verbs::call(&ctx, call).await
         }
         Command::Invoke => verbs::invoke(&ctx).await,
         Command::Migrate { dir } => verbs::migrate(&ctx, dir.as_deref()).await,

@@ -64,18 +64,31 @@ fn say(line: impl std::fmt::Display) -> Result<()> {
     Ok(())
 }
 
+/// What `triage call` is asked for.
+pub struct CallArgs {
+    pub answers: Option<Vec<Press>>,
+    pub lang: Lang,
+    pub contact_id: Option<ContactId>,
+    pub caller: String,
+    pub format: Format,
+    pub flow_file: Option<std::path::PathBuf>,
+    /// The hospital queue's hours and capacity, as the simulated instance has them.
+    pub center: connect_triage::flow::CenterState,
+}
+
 /// `triage call`: a whole phone call through the deployed flow, then its trail.
-pub async fn call(
-    ctx: &Ctx,
-    answers: Option<Vec<Press>>,
-    lang: Lang,
-    contact_id: Option<ContactId>,
-    caller: String,
-    format: Format,
-    flow_file: Option<&Path>,
-) -> Result<ExitCode> {
+pub async fn call(ctx: &Ctx, args: CallArgs) -> Result<ExitCode> {
+    let CallArgs {
+        answers,
+        lang,
+        contact_id,
+        caller,
+        format,
+        flow_file,
+        center,
+    } = args;
     // The flow is loaded and checked (against Connect's reference too) before anything runs.
-    let flow = match flow_file {
+    let flow = match flow_file.as_deref() {
         None => connect_triage::sim::call::triage_flow()?,
         Some(path) => {
             let mut text = String::new();
@@ -103,6 +116,7 @@ pub async fn call(
     let app = ctx.app(store.clone());
     let mut contact = Contact::voice(contact_id.as_str(), LOCAL_INSTANCE_ARN);
     contact.customer_number = Some(caller);
+    contact.center = center;
     contact
         .attributes
         .insert("lang".into(), lang.as_str().into());
