@@ -22,5 +22,6 @@ mod props;
 mod races;
 mod round_trips;
 mod runtime_api;
+mod scenarios;
 mod soak;
 mod template;
