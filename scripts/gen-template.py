@@ -5,8 +5,10 @@ The flow has one source, connect/triage-flow.json. template.yaml embeds it betwe
 "# BEGIN generated ..." and "# END generated" as
 
   Fn::If: [HasHospitalQueue,
-           Fn::Sub: [<the file, byte for byte>, {TriageFunctionArn: <function ARN>}],
-           Fn::Sub: [<the file without its hospital branch>, {TriageFunctionArn: ...}]]
+           Fn::If: [HasNurseTaskFlow,
+                    Fn::Sub: [<the file, byte for byte>, {TriageFunctionArn: <function ARN>, voices}],
+                    Fn::Sub: [<the file without create-nurse-task>, {...}]],
+           Fn::Sub: [<the file without its hospital branch>, {...}]]
 
 ${HospitalQueueArn} is the template parameter of that name, which Fn::Sub substitutes itself.
 ${VoiceEs}, ${EngineEs}, ${StyleEs} (and En) are the Polly voice of each language, from
@@ -44,7 +46,10 @@ HOSPITAL_BRANCH = {
     "check-hospital-hours",
     "transfer-to-hospital",
     "say-no-agent",
+    "create-nurse-task",
 }
+# The nurse team's task: left out when the stack has no NurseTaskFlowId.
+NURSE_TASK = {"create-nurse-task"}
 LANGS = {"es": "Es", "en": "En"}
 VOICE_FIELDS = {"voice": "Voice", "engine": "Engine", "style": "Style"}
 
@@ -65,7 +70,7 @@ def voice_vars() -> dict:
 
 
 # Template parameters Fn::Sub fills itself: the queue, and the two switches.
-PARAMETERS = {"${HospitalQueueArn}", "${FlowLogging}", "${RecordAgentLeg}"}
+PARAMETERS = {"${HospitalQueueArn}", "${FlowLogging}", "${RecordAgentLeg}", "${NurseTaskFlowId}"}
 PLACEHOLDERS = {"${TriageFunctionArn}"} | PARAMETERS | {"${" + v + "}" for v in voice_vars()}
 
 
@@ -101,9 +106,35 @@ def without_hospital_branch(flow: dict) -> dict:
         bad = [x for x in targets if x in HOSPITAL_BRANCH]
         if bad:
             sys.exit(f"gen-template: a kept action still leads to {bad}")
-    for only_there in ("${HospitalQueueArn}", "${RecordAgentLeg}"):
+    for only_there in ("${HospitalQueueArn}", "${RecordAgentLeg}", "${NurseTaskFlowId}"):
         if only_there in text:
             sys.exit(f"gen-template: {only_there} is used outside the hospital branch")
+    return text
+
+
+def without_nurse_task(flow: dict) -> str:
+    """The flow less its CreateTask for the nurse team: what led to it leads where it led."""
+    actions = {a["Identifier"]: a for a in flow["Actions"]}
+    if NURSE_TASK - actions.keys():
+        sys.exit("gen-template: the flow has no create-nurse-task; update NURSE_TASK")
+    (task,) = NURSE_TASK
+    exit_to = actions[task]["Transitions"]["NextAction"]
+    out = json.loads(json.dumps(flow))
+    kept = []
+    for action in out["Actions"]:
+        if action["Identifier"] in NURSE_TASK:
+            continue
+        t = action.get("Transitions", {})
+        if t.get("NextAction") == task:
+            t["NextAction"] = exit_to
+        for branch in t.get("Errors", []) + t.get("Conditions", []):
+            if branch["NextAction"] == task:
+                branch["NextAction"] = exit_to
+        kept.append(action)
+    out["Actions"] = kept
+    text = json.dumps(out, indent=2, ensure_ascii=False) + "\n"
+    if "${NurseTaskFlowId}" in text:
+        sys.exit("gen-template: ${NurseTaskFlowId} is used outside create-nurse-task")
     return text
 
 
@@ -131,17 +162,24 @@ def generated(flow_text: str) -> list[str]:
     if "${" in rest:
         sys.exit("gen-template: the flow has a ${...} other than the known placeholders; Fn::Sub would try to substitute it")
     no_queue = without_hospital_branch(flow)
+    no_task = without_nurse_task(flow)
     ind = " " * 8
-    lines = [ind + BEGIN, ind + "Fn::If:", ind + "  - HasHospitalQueue"]
-    for text in (flow_text, no_queue):
-        lines += [
-            ind + "  - Fn::Sub:",
-            ind + "      - |",
-            *block(text, len(ind) + 8),
-            ind + "      - TriageFunctionArn:",
-            ind + "          Fn::GetAtt: [TriageFunction, Arn]",
-            *[ind + f"        {k}: {json.dumps(v)}" for k, v in voice_vars().items()],
+
+    def sub(text: str, at: str) -> list[str]:
+        return [
+            at + "- Fn::Sub:",
+            at + "    - |",
+            *block(text, len(at) + 6),
+            at + "    - TriageFunctionArn:",
+            at + "        Fn::GetAtt: [TriageFunction, Arn]",
+            *[at + f"      {k}: {json.dumps(v)}" for k, v in voice_vars().items()],
         ]
+
+    lines = [ind + BEGIN, ind + "Fn::If:", ind + "  - HasHospitalQueue"]
+    lines += [ind + "  - Fn::If:", ind + "      - HasNurseTaskFlow"]
+    lines += sub(flow_text, ind + "      ")
+    lines += sub(no_task, ind + "      ")
+    lines += sub(no_queue, ind + "  ")
     lines.append(ind + END)
     return lines
 

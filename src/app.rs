@@ -239,7 +239,7 @@ impl App {
             questionnaire: self.questionnaire,
         };
         match within(self.budget, self.attempts(&req, &mut known)).await {
-            Some(Ok(reply)) => Response::from(reply),
+            Some(Ok(reply)) => Response::from(reply).with_contact(&req.contact_id),
             Some(Err(e)) => {
                 error!(error = %e, "turn failed; answering with the apology");
                 known.apology()

@@ -15,6 +15,8 @@ pub struct Response {
     text: &'static str,
     /// For a `hospital` outcome: what to do when nobody can take the transfer.
     no_agent_text: Option<&'static str>,
+    /// For a `hospital` outcome: the nurse team's task, should nobody take the transfer.
+    task_description: Option<String>,
     /// The hand-off attributes, when the triage is over (the apology's included).
     handoff: Option<Box<HandoffKeys>>,
 }
@@ -44,12 +46,13 @@ enum Said {
 
 impl Response {
     /// Every key a response can hold, in the order they are written.
-    pub const KEYS: [&'static str; 11] = [
+    pub const KEYS: [&'static str; 12] = [
         "continue",
         "no_agent_text",
         "outcome",
         "question",
         "score",
+        "task_description",
         "text",
         "triage_outcome",
         "triage_questionnaire",
@@ -69,12 +72,30 @@ impl Response {
             score: Digits::new(u64::from(score)),
             text: q.texts.error.get(lang),
             no_agent_text: None,
+            task_description: None,
             handoff: Some(Box::new(HandoffKeys {
                 outcome: Self::APOLOGY_OUTCOME,
                 questionnaire: q.key(),
                 summary: String::new(),
             })),
         }
+    }
+
+    /// For a `hospital` outcome, the description of the task the flow creates for the nurse
+    /// team when nobody can take the call: the outcome, score, questionnaire and yes answers,
+    /// and the command that shows the whole trail. Never a phone number. Other responses are
+    /// unchanged.
+    pub fn with_contact(mut self, contact_id: &crate::domain::ContactId) -> Response {
+        if let (Said::End(crate::domain::Outcome::Hospital), Some(h)) = (&self.said, &self.handoff)
+        {
+            self.task_description = Some(format!(
+                "Hospital triage (score {}, {}) and nobody could take the call. Yes answers: {}. Trail: triage trail {contact_id}",
+                self.score.as_str(),
+                h.questionnaire,
+                if h.summary.is_empty() { "none" } else { &h.summary },
+            ));
+        }
+        self
     }
 
     /// Whether this is the apology.
@@ -88,6 +109,7 @@ impl Response {
             ("continue", Said::Ask { .. }) => Some("1"),
             ("continue", _) => Some("0"),
             ("no_agent_text", _) => self.no_agent_text,
+            ("task_description", _) => self.task_description.as_deref(),
             ("outcome", Said::End(o)) => Some(o.as_str()),
             ("outcome", Said::Apology) => Some(Self::APOLOGY_OUTCOME),
             ("question", Said::Ask { question, .. }) => Some(question),
@@ -151,6 +173,7 @@ impl From<Reply<'static>> for Response {
             score: Digits::new(u64::from(reply.score())),
             text: reply.text(),
             no_agent_text,
+            task_description: None,
             handoff,
         }
     }

@@ -15,6 +15,9 @@ pub use crate::flow::LOCAL_INSTANCE_ARN;
 
 /// Placeholder values for the flow's `${...}` parameters when run locally.
 pub const LOCAL_FUNCTION_ARN: &str = "arn:aws:lambda:local:000000000000:function:triage";
+/// The flow local nurse tasks are routed to (a stack with `NurseTaskFlowId`).
+pub const LOCAL_NURSE_FLOW_ARN: &str =
+    "arn:aws:connect:local:000000000000:instance/local/contact-flow/nurse-tasks";
 pub const LOCAL_QUEUE_ARN: &str =
     "arn:aws:connect:local:000000000000:instance/local/queue/hospital-triage";
 
@@ -199,6 +202,10 @@ pub async fn run_call(
         // The template's switches, at their defaults.
         ("FlowLogging".to_string(), "Disabled".to_string()),
         ("RecordAgentLeg".to_string(), "Disabled".to_string()),
+        (
+            "NurseTaskFlowId".to_string(),
+            LOCAL_NURSE_FLOW_ARN.to_string(),
+        ),
     ]);
     // A broken voices file leaves the placeholders unfilled: the run then names them.
     params.extend(voice_placeholders().unwrap_or_default());
@@ -213,6 +220,19 @@ pub fn describe_handoff(attributes: &std::collections::BTreeMap<String, String>)
         .iter()
         .filter(|(k, _)| k.starts_with("triage_"))
         .map(|(k, v)| format!("  {k} = {v}"))
+        .collect()
+}
+
+/// The tasks the flow created, as lines for the terminal.
+pub fn describe_tasks(tasks: &[crate::flow::Task]) -> Vec<String> {
+    tasks
+        .iter()
+        .map(|t| {
+            format!(
+                "  📋 task for the nurse team: {}: {}",
+                t.name, t.description
+            )
+        })
         .collect()
 }
 

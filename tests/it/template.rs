@@ -17,7 +17,10 @@ const FUNCTION_ARN: &str = "arn:aws:lambda:eu-west-2:000000000000:function:stack
 const INSTANCE_ARN: &str =
     "arn:aws:connect:eu-west-2:000000000000:instance/00000000-0000-4000-8000-000000000000";
 /// The actions `scripts/gen-template.py` removes for a stack without a hospital queue.
-const HOSPITAL_BRANCH: [&str; 8] = [
+/// The flow a test stack routes nurse tasks to.
+const NURSE_FLOW: &str = "arn:aws:connect:eu-west-2:000000000000:instance/i/contact-flow/nurses";
+
+const HOSPITAL_BRANCH: [&str; 9] = [
     "check-outcome",
     "set-hospital-queue",
     "mark-recording",
@@ -26,6 +29,7 @@ const HOSPITAL_BRANCH: [&str; 8] = [
     "check-hospital-hours",
     "transfer-to-hospital",
     "say-no-agent",
+    "create-nurse-task",
 ];
 
 fn root() -> &'static Path {
@@ -241,8 +245,20 @@ fn the_table_and_its_key_are_kept_encrypted_and_recoverable() {
 // ---------------------------------------------------------------------------------------
 // The contact flow == connect/triage-flow.json
 
-/// The two `Fn::Sub` branches of the ContactFlow's Content: (with queue, without queue).
+/// The `Fn::Sub` branches of the ContactFlow's Content: (with queue, without queue). The
+/// with-queue one is the full flow, with the nurse team's task (see [`flow_without_task`]).
 fn flow_variants(t: &Value) -> (&Value, &Value) {
+    let (full, _, no_queue) = flow_variants3(t);
+    (full, no_queue)
+}
+
+/// The with-queue variant of a stack without a NurseTaskFlowId.
+fn flow_without_task(t: &Value) -> &Value {
+    flow_variants3(t).1
+}
+
+/// All three: (queue and nurse task flow, queue only, no queue).
+fn flow_variants3(t: &Value) -> (&Value, &Value, &Value) {
     let content = &resource(t, "TriageFlow")["Properties"]["Content"]["Fn::If"];
     assert_eq!(
         content[0], "HasHospitalQueue",
@@ -252,7 +268,14 @@ fn flow_variants(t: &Value) -> (&Value, &Value) {
         t["Conditions"]["HasHospitalQueue"],
         json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "HospitalQueueArn"}, ""]}]})
     );
-    for branch in [&content[1], &content[2]] {
+    assert_eq!(
+        t["Conditions"]["HasNurseTaskFlow"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "NurseTaskFlowId"}, ""]}]})
+    );
+    let with_queue = &content[1]["Fn::If"];
+    assert_eq!(with_queue[0], "HasNurseTaskFlow", "{with_queue}");
+    let branches = [&with_queue[1], &with_queue[2], &content[2]];
+    for branch in branches {
         let sub = &branch["Fn::Sub"];
         assert_eq!(
             sub.as_array().map(Vec::len),
@@ -268,7 +291,11 @@ fn flow_variants(t: &Value) -> (&Value, &Value) {
             "Fn::Sub's variables: the function and the voices"
         );
     }
-    (&content[1]["Fn::Sub"][0], &content[2]["Fn::Sub"][0])
+    (
+        &branches[0]["Fn::Sub"][0],
+        &branches[1]["Fn::Sub"][0],
+        &branches[2]["Fn::Sub"][0],
+    )
 }
 
 /// The voices of connect/voices.json as the template's Fn::Sub variables: `VoiceEs` ->
@@ -300,7 +327,8 @@ fn substitute_with(text: &str, queue: &str, logging: &str, record_agent: &str) -
         .replace("${TriageFunctionArn}", FUNCTION_ARN)
         .replace("${HospitalQueueArn}", queue)
         .replace("${FlowLogging}", logging)
-        .replace("${RecordAgentLeg}", record_agent);
+        .replace("${RecordAgentLeg}", record_agent)
+        .replace("${NurseTaskFlowId}", NURSE_FLOW);
     for (name, value) in voices() {
         text = text.replace(&format!("${{{name}}}"), &value);
     }
@@ -324,6 +352,7 @@ fn the_deployed_flow_is_connect_triage_flow_json() {
         [
             "FlowLogging",
             "HospitalQueueArn",
+            "NurseTaskFlowId",
             "RecordAgentLeg",
             "TriageFunctionArn"
         ]
@@ -634,4 +663,53 @@ fn this_instance_s_disconnects_reach_the_function_and_only_through_the_rule() {
         json!({"Ref": "ConnectInstanceArn"}),
         "the function skips other instances' events"
     );
+}
+
+#[tokio::test]
+async fn a_hospital_caller_nobody_can_take_gets_the_nurse_team_a_task_when_the_stack_has_one() {
+    let t = template();
+    assert_eq!(t["Parameters"]["NurseTaskFlowId"]["Default"], "");
+    let (full, _) = flow_variants(&t);
+    let text = full.as_str().unwrap();
+    let flow = Flow::from_json(&substitute(text, LOCAL_QUEUE_ARN)).expect("parses");
+    let app = App::new(Arc::new(MemoryStore::new()));
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut contact = Contact::voice(id.clone(), INSTANCE_ARN);
+    contact.customer_number = Some("+34611222333".into());
+    contact.center.hours_open = false;
+    let mut caller = TerminalCaller::scripted(parse_answers("1,1,1").unwrap(), Vec::new());
+    let params = HashMap::new();
+    let report = flow::run(&flow, &contact, &AppLambda(&app), &mut caller, &params)
+        .await
+        .expect("the call runs");
+    assert_eq!(report.end, CallEnd::Disconnected);
+    let [task] = report.tasks.as_slice() else {
+        panic!("one task: {:?}", report.tasks)
+    };
+    assert_eq!(task.flow_id.as_deref(), Some(NURSE_FLOW));
+    assert!(
+        task.description.contains(&format!("triage trail {id}")),
+        "{task:?}"
+    );
+    assert!(
+        task.description.contains("dificultad al respirar"),
+        "{task:?}"
+    );
+    assert!(
+        !task.description.contains("611222333"),
+        "never a number: {task:?}"
+    );
+
+    // Without a NurseTaskFlowId: the same flow less the task, and no task is made.
+    let no_task = flow_without_task(&t).as_str().unwrap();
+    assert!(!no_task.contains("create-nurse-task") && !no_task.contains("NurseTaskFlowId"));
+    let flow = Flow::from_json(&substitute(no_task, LOCAL_QUEUE_ARN)).expect("parses");
+    let mut caller = TerminalCaller::scripted(parse_answers("1,1,1").unwrap(), Vec::new());
+    let mut contact = Contact::voice(uuid::Uuid::now_v7().to_string(), INSTANCE_ARN);
+    contact.center.hours_open = false;
+    let report = flow::run(&flow, &contact, &AppLambda(&app), &mut caller, &params)
+        .await
+        .expect("the call runs");
+    assert!(report.tasks.is_empty());
+    assert_eq!(report.end, CallEnd::Disconnected);
 }

@@ -18,6 +18,7 @@
 //! | `UpdateContactAttributes` | sets `$.Attributes.*` |
 //! | `InvokeLambdaFunction` | sends a `ContactFlowEvent` ([`contact_flow_event`]) to a [`Lambda`]; its answer becomes `$.External.*` |
 //! | `Compare` | evaluates `Conditions` against `ComparisonValue` |
+//! | `CreateTask` | a [`Task`] in [`CallReport::tasks`]; without a name or a `ContactFlowId` to route it, the error branch |
 //! | `CheckHoursOfOperation` | its `True` or `False` condition, as [`CenterState::hours_open`] says |
 //! | `UpdateContactTargetQueue`, `TransferContactToQueue` | ends the call with [`CallEnd::Transferred`], or the `QueueAtCapacity` error branch when [`CenterState::queue_at_capacity`] |
 //! | `DisconnectParticipant` | ends the call with [`CallEnd::Disconnected`] |
@@ -51,7 +52,7 @@ pub use event::{
 };
 pub use model::{Flow, FLOW_VERSION, SUPPORTED_ACTIONS};
 pub use run::{
-    run, CallEnd, CallReport, Caller, CallerInput, Lambda, Voice, MAX_LAMBDA_RESPONSE_BYTES,
+    run, CallEnd, CallReport, Caller, CallerInput, Lambda, Task, Voice, MAX_LAMBDA_RESPONSE_BYTES,
     MAX_STEPS, POLLY_ENGINES,
 };
 

@@ -8,8 +8,9 @@ use std::time::Duration;
 pub const FLOW_VERSION: &str = "2019-10-30";
 
 /// Action types this interpreter runs.
-pub const SUPPORTED_ACTIONS: [&str; 12] = [
+pub const SUPPORTED_ACTIONS: [&str; 13] = [
     "CheckHoursOfOperation",
+    "CreateTask",
     "UpdateFlowLoggingBehavior",
     "UpdateContactRecordingBehavior",
     "UpdateContactTextToSpeechVoice",
@@ -136,6 +137,12 @@ pub(crate) enum Step {
     Compare { value: String },
     /// `CheckHoursOfOperation`: open or closed, by the hours given or the queue's.
     CheckHours,
+    /// `CreateTask`: a task (name, description) for the flow `ContactFlowId` to route.
+    CreateTask {
+        name: String,
+        description: Option<String>,
+        flow_id: Option<String>,
+    },
     /// `UpdateContactTargetQueue`: the queue id or ARN.
     SetQueue { queue: String },
     /// `TransferContactToQueue`.

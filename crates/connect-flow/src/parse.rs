@@ -143,6 +143,7 @@ struct RawConditionBody {
 #[serde(tag = "Type", content = "Parameters")]
 enum ActionParameters {
     CheckHoursOfOperation(#[allow(dead_code)] CheckHours),
+    CreateTask(CreateTask),
     UpdateFlowLoggingBehavior(SetLogging),
     UpdateContactRecordingBehavior(SetRecording),
     UpdateContactTextToSpeechVoice(SetVoice),
@@ -242,6 +243,27 @@ struct ResponseValidation {
 struct CheckHours {
     #[allow(dead_code)] // which hours: the simulation is told whether they are open
     hours_of_operation_id: Option<StringParam>,
+}
+
+/// `CreateTask` (the Create task block):
+/// <https://docs.aws.amazon.com/connect/latest/APIReference/createtask.html>. The simulator
+/// needs a `Name`; references, attributes and scheduling are checked, not simulated.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateTask {
+    name: Option<StringParam>,
+    description: Option<StringParam>,
+    contact_flow_id: Option<StringParam>,
+    #[allow(dead_code)]
+    task_template_id: Option<StringParam>,
+    #[allow(dead_code)]
+    references: Option<Value>,
+    #[allow(dead_code)]
+    attributes: Option<Value>,
+    #[allow(dead_code)]
+    delay_seconds: Option<Value>,
+    #[allow(dead_code)]
+    scheduled_time: Option<Value>,
 }
 
 /// `UpdateFlowLoggingBehavior` (Set logging behavior):
@@ -398,6 +420,22 @@ impl ActionParameters {
     fn into_step(self, id: &str) -> Result<Step, FlowError> {
         Ok(match self {
             ActionParameters::CheckHoursOfOperation(_) => Step::CheckHours,
+            ActionParameters::CreateTask(p) => {
+                let name = p
+                    .name
+                    .ok_or_else(|| invalid(id, "CreateTask needs a Name for the task"))?
+                    .0;
+                let description = p.description.map(|d| d.0);
+                let flow_id = p.contact_flow_id.map(|f| f.0);
+                for value in std::iter::once(&name).chain(&description).chain(&flow_id) {
+                    check_references(id, value)?;
+                }
+                Step::CreateTask {
+                    name,
+                    description,
+                    flow_id,
+                }
+            }
             ActionParameters::UpdateFlowLoggingBehavior(p) => {
                 let behavior = p.flow_logging_behavior.0;
                 check_references(id, &behavior)?;

@@ -88,10 +88,23 @@ pub struct CallReport {
     pub flow_logging: Option<bool>,
     /// Who was recorded at the end of the call (`Agent`, `Customer`), as last set.
     pub recorded: Vec<String>,
+    /// The tasks the flow created (`CreateTask`), in order.
+    pub tasks: Vec<Task>,
     /// The user-defined contact attributes at the end of the call.
     pub attributes: BTreeMap<String, String>,
     /// How many actions ran.
     pub steps: usize,
+}
+
+/// A task `CreateTask` made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// `Name`.
+    pub name: String,
+    /// `Description` (empty when none).
+    pub description: String,
+    /// The flow that routes it (`ContactFlowId`).
+    pub flow_id: Option<String>,
 }
 
 /// An Amazon Polly voice as `UpdateContactTextToSpeechVoice` sets it.
@@ -137,6 +150,7 @@ pub async fn run(
         voice: None,
         flow_logging: None,
         recorded: Vec::new(),
+        tasks: Vec::new(),
     };
     let mut current = flow.start.clone();
     let mut previous = current.clone();
@@ -257,6 +271,32 @@ pub async fn run(
                 }),
                 None => Next::Error(NO_MATCHING_ERROR),
             },
+            Step::CreateTask {
+                name,
+                description,
+                flow_id,
+            } => {
+                let name = data.resolve(name)?;
+                let description = match description {
+                    Some(d) => data.resolve(d)?,
+                    None => String::new(),
+                };
+                let flow_id = match flow_id {
+                    Some(f) => Some(data.resolve(f)?).filter(|f| !f.is_empty()),
+                    None => None,
+                };
+                if name.is_empty() || flow_id.is_none() {
+                    // Connect needs a name and a flow to route the task to.
+                    Next::Error(NO_MATCHING_ERROR)
+                } else {
+                    data.tasks.push(Task {
+                        name,
+                        description,
+                        flow_id,
+                    });
+                    Next::Success
+                }
+            }
             Step::CheckHours => {
                 let want = if contact.center.hours_open { "True" } else { "False" };
                 match action
@@ -280,6 +320,7 @@ pub async fn run(
                     voice: data.voice,
                     flow_logging: data.flow_logging,
                     recorded: data.recorded,
+                    tasks: data.tasks,
                     attributes: data.attributes,
                     steps,
                 })
@@ -306,6 +347,8 @@ struct FlowData<'a> {
     flow_logging: Option<bool>,
     /// Who is recorded, as set so far.
     recorded: Vec<String>,
+    /// Tasks created so far.
+    tasks: Vec<Task>,
 }
 
 impl FlowData<'_> {

@@ -21,6 +21,7 @@ fn params() -> HashMap<String, String> {
         ("HospitalQueueArn".to_string(), QUEUE.to_string()),
         ("FlowLogging".to_string(), "Disabled".to_string()),
         ("RecordAgentLeg".to_string(), "Disabled".to_string()),
+        ("NurseTaskFlowId".to_string(), "nurse-flow".to_string()),
         ("VoiceEs".to_string(), "Lucia".to_string()),
         ("EngineEs".to_string(), "Neural".to_string()),
         ("StyleEs".to_string(), "None".to_string()),

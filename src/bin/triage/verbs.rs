@@ -139,6 +139,9 @@ pub async fn call(ctx: &Ctx, args: CallArgs) -> Result<ExitCode> {
         describe_end(&report.end),
         report.steps
     ))?;
+    for line in connect_triage::sim::call::describe_tasks(&report.tasks) {
+        say(line)?;
+    }
     let handoff = describe_handoff(&report.attributes);
     if !handoff.is_empty() {
         say("\nContact attributes for the agent and the contact record:")?;
