@@ -118,23 +118,13 @@ impl App {
     /// hot path exactly as [`App::handle_bytes`] reads it) or, when that does not read, an
     /// Amazon Connect contact event from EventBridge (docs/contracts.md, "Contact events").
     pub async fn handle_any(&self, bytes: &[u8]) -> Result<Handled, HandleError> {
-        match connect::parse_bytes(bytes, self.hasher.as_ref()) {
-            Ok(req) => Ok(Handled::Turn(self.turn(req).await)),
-            Err(turn_error) => {
-                let value: serde_json::Value = match serde_json::from_slice(bytes) {
-                    Ok(v) => v,
-                    Err(_) => return Err(turn_error.into()),
-                };
-                match connect::parse_contact_event(&value) {
-                    None => Err(turn_error.into()),
-                    Some(Err(e)) => Err(e.into()),
-                    Some(Ok(event)) => self
-                        .contact_event(event)
-                        .await
-                        .map(Handled::ContactEvent)
-                        .map_err(HandleError::Store),
-                }
-            }
+        match connect::parse_invocation(bytes, self.hasher.as_ref())? {
+            connect::Invoked::Turn(req) => Ok(Handled::Turn(self.turn(req).await)),
+            connect::Invoked::ContactEvent(event) => self
+                .contact_event(event)
+                .await
+                .map(Handled::ContactEvent)
+                .map_err(HandleError::Store),
         }
     }
 

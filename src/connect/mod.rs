@@ -60,6 +60,38 @@ impl TurnRequest {
     }
 }
 
+/// What the Lambda can be invoked with. Not boxed: the turn is the hot path, and the value
+/// is taken apart at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Invoked {
+    /// A ContactFlowEvent: one turn of a call.
+    Turn(TurnRequest),
+    /// An Amazon Connect contact event (EventBridge).
+    ContactEvent(ContactEvent),
+}
+
+/// Reads an invocation: a ContactFlowEvent on the hot path ([`parse_bytes`]); only when
+/// that does not read, a Connect contact event. Anything else keeps the ContactFlowEvent's
+/// error, which says what is wrong with it.
+pub fn parse_invocation(
+    bytes: &[u8],
+    hasher: Option<&CallerHasher>,
+) -> Result<Invoked, InputError> {
+    match parse_bytes(bytes, hasher) {
+        Ok(req) => Ok(Invoked::Turn(req)),
+        Err(turn_error) => {
+            let contact_event = serde_json::from_slice::<Value>(bytes)
+                .ok()
+                .and_then(|v| parse_contact_event(&v));
+            match contact_event {
+                Some(event) => event.map(Invoked::ContactEvent),
+                None => Err(turn_error),
+            }
+        }
+    }
+}
+
 /// Parses raw bytes (the Lambda payload, or stdin of `triage invoke`).
 pub fn parse_bytes(bytes: &[u8], hasher: Option<&CallerHasher>) -> Result<TurnRequest, InputError> {
     if bytes.len() > MAX_INVOCATION_BYTES {

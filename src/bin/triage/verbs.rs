@@ -164,16 +164,7 @@ pub async fn invoke(ctx: &Ctx) -> Result<ExitCode> {
         .context("cannot read the event from stdin")?;
     // Check the input before opening the store: a malformed event never touches it. A
     // ContactFlowEvent, or a Connect contact event, answered as the Lambda answers it.
-    if let Err(turn_error) = connect_triage::connect::parse_bytes(&bytes, None) {
-        let contact_event = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| connect_triage::connect::parse_contact_event(&v));
-        match contact_event {
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err(turn_error.into()),
-        }
-    }
+    connect_triage::connect::parse_invocation(&bytes, None)?;
     let app = ctx.app(ctx.store().await?);
     let response = app.handle_any(&bytes).await?;
     let mut out = std::io::stdout().lock();
