@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Checks the deployable stack without an AWS account:
-#   1. template.yaml's flow is up to date with connect/triage-flow.json (scripts/gen-template.py --check)
+#   1. template.yaml's flow and test cases are up to date with connect/triage-flow.json and
+#      connect/test-cases/ (scripts/gen-template.py --check); the test cases follow Connect's
+#      testing language (scripts/check-test-cases.py, jsonschema against connect/testing-language.schema.json)
 #   2. cfn-lint on template.yaml, for every region where Amazon Connect runs the stack's resources
 #   3. sam validate --lint (SAM's own transform and lint)
 #   4. cargo lambda build --release --arm64 --bin bootstrap: the very binary `sam build` makes
@@ -18,7 +20,11 @@ REGION=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}
 need=()
 [ -x "$VENV/bin/sam" ] || need+=(aws-sam-cli)
 [ -x "$VENV/bin/cargo-lambda" ] || need+=(cargo-lambda)
-[ -x "$VENV/bin/cfn-lint" ] || need+=(cfn-lint)
+# cfn-lint 1.58.0 is the first release that knows AWS::Connect::TestCase: pinned.
+CFN_LINT=cfn-lint==1.58.0
+if ! [ -x "$VENV/bin/cfn-lint" ] || [ "$("$VENV/bin/cfn-lint" --version 2>/dev/null)" != "cfn-lint ${CFN_LINT#cfn-lint==}" ]; then
+  need+=("$CFN_LINT")
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "check-template: installing ${need[*]} into $VENV" >&2
   [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
@@ -28,6 +34,9 @@ export PATH="$PWD/$VENV/bin:$PATH"
 
 echo "== gen-template --check"
 python3 scripts/gen-template.py --check
+
+echo "== the native test cases against the testing language"
+"$VENV/bin/python" scripts/check-test-cases.py
 
 echo "== cfn-lint $(cfn-lint --version)"
 cfn-lint --regions us-east-1 us-west-2 eu-central-1 eu-west-2 ap-southeast-2 ap-northeast-1 ca-central-1 -- template.yaml

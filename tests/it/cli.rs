@@ -244,3 +244,108 @@ fn trail_of_an_unknown_contact_says_what_to_do() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--store"), "{}", stderr(&out));
 }
+
+#[test]
+fn connect_tests_writes_one_create_test_case_request_per_scenario() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("cases");
+    let instance =
+        "arn:aws:connect:eu-west-2:111122223333:instance/11111111-2222-3333-4444-555555555555";
+    let flow = format!("{instance}/contact-flow/66666666-7777-8888-9999-000000000000");
+    let queue = format!("{instance}/queue/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
+    let hours = format!("{instance}/operating-hours/ffffffff-0000-1111-2222-333333333333");
+    let out = run_triage(
+        "memory",
+        &[
+            "connect-tests",
+            "--out",
+            out_dir.to_str().expect("utf-8"),
+            "--instance-arn",
+            instance,
+            "--flow-arn",
+            &flow,
+            "--hospital-queue-arn",
+            &queue,
+            "--hospital-hours-arn",
+            &hours,
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("placeholders"), "{}", stderr(&out));
+    let written = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(written.lines().count(), 8, "{written}");
+    let hospital: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("hospital.json")).expect("hospital.json"),
+    )
+    .expect("json");
+    assert_eq!(hospital["InstanceId"], instance);
+    assert_eq!(
+        hospital["EntryPoint"]["VoiceCallEntryPointParameters"]["FlowId"],
+        flow.as_str()
+    );
+    let content = hospital["Content"].as_str().expect("content");
+    assert!(content.contains(&queue), "{content}");
+    assert!(!content.contains("${"), "every placeholder filled");
+    let closed =
+        std::fs::read_to_string(out_dir.join("the-hospital-queue-closed.json")).expect("closed");
+    assert!(closed.contains(&hours));
+
+    // Without ARNs: placeholders, named on stderr with the flag that fills them.
+    let out = run_triage(
+        "memory",
+        &["connect-tests", "--out", out_dir.to_str().expect("utf-8")],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("${ConnectInstanceArn} (--instance-arn)"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A scenario file the simulator does not bear out: refused, nothing written.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"_about":"","scenarios":[{"name":"wrong","lang":"es","keys":["1","1","1"],
+            "expect":{"outcome":"clear","end":"transferred","hears":[]}}]}"#,
+    )
+    .expect("write");
+    let fresh = dir.path().join("fresh");
+    let out = run_triage(
+        "memory",
+        &[
+            "connect-tests",
+            "--out",
+            fresh.to_str().expect("utf-8"),
+            "--scenarios",
+            bad.to_str().expect("utf-8"),
+        ],
+        b"",
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("scenario \"wrong\"") && err.contains("triage_outcome"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(!fresh.exists(), "nothing written");
+
+    // Not a scenario file at all.
+    std::fs::write(&bad, "{").expect("write");
+    let out = run_triage(
+        "memory",
+        &[
+            "connect-tests",
+            "--out",
+            fresh.to_str().expect("utf-8"),
+            "--scenarios",
+            bad.to_str().expect("utf-8"),
+        ],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("scenario file"), "{}", stderr(&out));
+}

@@ -713,3 +713,91 @@ async fn a_hospital_caller_nobody_can_take_gets_the_nurse_team_a_task_when_the_s
     assert!(report.tasks.is_empty());
     assert_eq!(report.end, CallEnd::Disconnected);
 }
+
+// ---------------------------------------------------------------------------------------
+// The native Connect test cases == connect/test-cases/
+
+#[test]
+fn the_native_test_cases_are_connect_test_cases_behind_their_switch() {
+    let t = template();
+    let p = &t["Parameters"];
+    assert_eq!(p["ConnectTestCases"]["Default"], "Disabled");
+    assert_eq!(
+        p["ConnectTestCases"]["AllowedValues"],
+        serde_json::json!(["Enabled", "Disabled"])
+    );
+    assert_eq!(p["HospitalHoursArn"]["Default"], "");
+    let dir = root().join("connect/test-cases");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("connect/test-cases")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "one test case per scenario");
+    let deployed: Vec<&str> = t["Resources"]
+        .as_object()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Connect::TestCase")
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(deployed.len(), files.len(), "{deployed:?}");
+    for f in &files {
+        let req: Value =
+            serde_json::from_str(&std::fs::read_to_string(f).expect("read")).expect("json");
+        let stem = f.file_stem().expect("stem").to_string_lossy().to_string();
+        let logical: String = std::iter::once("ConnectTest".to_string())
+            .chain(stem.split('-').map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|first| first.to_uppercase().collect::<String>() + c.as_str())
+                    .unwrap_or_default()
+            }))
+            .collect();
+        let r = resource(&t, &logical);
+        let props = &r["Properties"];
+        let content = req["Content"].as_str().expect("content");
+        let hours = content.contains("${HospitalHoursArn}");
+        assert_eq!(
+            r["Condition"],
+            if hours {
+                "DeployHoursConnectTests"
+            } else {
+                "DeployConnectTests"
+            },
+            "{logical}"
+        );
+        assert_eq!(props["InstanceArn"]["Ref"], "ConnectInstanceArn");
+        assert_eq!(
+            props["EntryPoint"]["VoiceCallEntryPointParameters"]["FlowId"]["Fn::GetAtt"],
+            serde_json::json!(["TriageFlow", "ContactFlowArn"])
+        );
+        for key in ["Name", "Description", "Status", "InitializationData"] {
+            assert_eq!(props[key], req[key], "{logical}.{key}");
+        }
+        assert_eq!(
+            props["Status"], "PUBLISHED",
+            "only published test cases run"
+        );
+        let deployed_content = props["Content"]["Fn::Sub"]
+            .as_str()
+            .or(props["Content"].as_str())
+            .expect("Content is text or Fn::Sub of text");
+        assert_eq!(
+            deployed_content, content,
+            "{logical}: run scripts/gen-template.py"
+        );
+        assert_eq!(
+            props["Content"].get("Fn::Sub").is_some(),
+            content.contains("${"),
+            "{logical}: Fn::Sub exactly when a parameter is named"
+        );
+    }
+    // Deployed only with a hospital queue (the scenarios walk the whole line).
+    let c = &t["Conditions"]["DeployConnectTests"]["Fn::And"];
+    assert!(c
+        .as_array()
+        .expect("and")
+        .contains(&serde_json::json!({"Condition": "HasHospitalQueue"})));
+}

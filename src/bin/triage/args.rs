@@ -67,6 +67,35 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = QueueState::Available)]
         hospital_queue: QueueState,
     },
+    /// The line's scenarios (connect/scenarios.json) as Amazon Connect native test cases:
+    /// one CreateTestCase request per scenario in DIR, for
+    /// `aws connect create-test-case --cli-input-json file://DIR/NAME.json`. Each scenario is
+    /// run through the simulator first; one it does not bear out is refused. ARNs left out
+    /// stay ${...} placeholders (named on stderr).
+    ConnectTests {
+        /// Folder to write the requests to (created if missing).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The Connect instance's ARN.
+        #[arg(long)]
+        instance_arn: Option<String>,
+        /// The triage flow's ARN (the stack's ContactFlowArn output).
+        #[arg(long)]
+        flow_arn: Option<String>,
+        /// The hospital queue's ARN (the stack's HospitalQueueArn parameter).
+        #[arg(long)]
+        hospital_queue_arn: Option<String>,
+        /// The hospital queue's hours of operation ARN (`aws connect describe-queue` gives its
+        /// id, `describe-hours-of-operation` its ARN), mocked closed by the scenarios that say so.
+        #[arg(long)]
+        hospital_hours_arn: Option<String>,
+        /// Another scenario file instead of connect/scenarios.json.
+        #[arg(long)]
+        scenarios: Option<std::path::PathBuf>,
+        /// Another flow file instead of connect/triage-flow.json (the scenarios run through it).
+        #[arg(long)]
+        flow: Option<std::path::PathBuf>,
+    },
     /// One ContactFlowEvent JSON on stdin -> the Lambda's response JSON on stdout.
     Invoke,
     /// Create or update the DynamoDB table of --store dynamodb:TABLE by applying the

@@ -76,6 +76,104 @@ pub struct CallArgs {
     pub center: connect_triage::flow::CenterState,
 }
 
+/// Reads at most `limit` bytes of `path` as text; a longer file is an error.
+fn read_small(path: &Path, limit: u64, what: &str) -> Result<String> {
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .with_context(|| format!("cannot open the {what} {}", path.display()))?
+        .take(limit + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read the {what} {}", path.display()))?;
+    if text.len() as u64 > limit {
+        bail!("the {what} {} is over {limit} bytes", path.display());
+    }
+    Ok(text)
+}
+
+/// The deployed flow, or `path` loaded and checked against Connect's reference.
+fn load_flow(path: Option<&Path>) -> Result<connect_triage::flow::Flow> {
+    let Some(path) = path else {
+        return Ok(connect_triage::sim::call::triage_flow()?);
+    };
+    // Connect's CreateContactFlow takes at most 256,000 characters; the limit has margin.
+    let text = read_small(
+        path,
+        connect_triage::sim::call::MAX_FLOW_FILE_BYTES,
+        "flow file",
+    )?;
+    connect_triage::flow::Flow::from_json(&text)
+        .with_context(|| format!("the flow file {} cannot be run", path.display()))
+}
+
+/// What `triage connect-tests` is asked for.
+pub struct ConnectTestsArgs {
+    pub out: std::path::PathBuf,
+    pub instance_arn: Option<String>,
+    pub flow_arn: Option<String>,
+    pub hospital_queue_arn: Option<String>,
+    pub hospital_hours_arn: Option<String>,
+    pub scenarios: Option<std::path::PathBuf>,
+    pub flow: Option<std::path::PathBuf>,
+}
+
+/// `triage connect-tests`: one CreateTestCase request per scenario, written to `--out`.
+pub async fn connect_tests(args: ConnectTestsArgs) -> Result<ExitCode> {
+    use connect_triage::sim::connect_tests::{generate, Deployment};
+    use connect_triage::sim::scenarios::ScenarioFile;
+    let flow = load_flow(args.flow.as_deref())?;
+    let file = match args.scenarios.as_deref() {
+        None => ScenarioFile::embedded()?,
+        Some(path) => ScenarioFile::from_json(&read_small(path, 1024 * 1024, "scenario file")?)
+            .with_context(|| format!("the scenario file {} cannot be used", path.display()))?,
+    };
+    let defaults = Deployment::placeholders();
+    let mut placeholders = Vec::new();
+    let mut pick = |given: Option<String>, default: String, flag: &str| match given {
+        Some(v) if !v.trim().is_empty() => v,
+        _ => {
+            placeholders.push(format!("{default} (--{flag})"));
+            default
+        }
+    };
+    let at = Deployment {
+        instance_arn: pick(args.instance_arn, defaults.instance_arn, "instance-arn"),
+        flow_arn: pick(args.flow_arn, defaults.flow_arn, "flow-arn"),
+        hospital_queue_arn: pick(
+            args.hospital_queue_arn,
+            defaults.hospital_queue_arn,
+            "hospital-queue-arn",
+        ),
+        hospital_hours_arn: pick(
+            args.hospital_hours_arn,
+            defaults.hospital_hours_arn,
+            "hospital-hours-arn",
+        ),
+    };
+    // Every scenario is generated (and so checked) before anything is written.
+    let cases = generate(&flow, &file, &at).await?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    for case in &cases {
+        let path = args.out.join(format!("{}.json", case.slug));
+        let text = serde_json::to_string_pretty(&case.request)? + "\n";
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        say(path.display())?;
+    }
+    eprintln!(
+        "{} test cases from {} scenarios; create each with: aws connect create-test-case --cli-input-json file://{}/NAME.json",
+        cases.len(),
+        file.scenarios.len(),
+        args.out.display()
+    );
+    if !placeholders.is_empty() {
+        eprintln!(
+            "placeholders left to fill before creating them: {}",
+            placeholders.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `triage call`: a whole phone call through the deployed flow, then its trail.
 pub async fn call(ctx: &Ctx, args: CallArgs) -> Result<ExitCode> {
     let CallArgs {
@@ -88,26 +186,7 @@ pub async fn call(ctx: &Ctx, args: CallArgs) -> Result<ExitCode> {
         center,
     } = args;
     // The flow is loaded and checked (against Connect's reference too) before anything runs.
-    let flow = match flow_file.as_deref() {
-        None => connect_triage::sim::call::triage_flow()?,
-        Some(path) => {
-            let mut text = String::new();
-            std::fs::File::open(path)
-                .with_context(|| format!("cannot open the flow file {}", path.display()))?
-                .take(connect_triage::sim::call::MAX_FLOW_FILE_BYTES + 1)
-                .read_to_string(&mut text)
-                .with_context(|| format!("cannot read the flow file {}", path.display()))?;
-            if text.len() as u64 > connect_triage::sim::call::MAX_FLOW_FILE_BYTES {
-                bail!(
-                    "the flow file {} is over {} bytes; Connect's flows are far smaller",
-                    path.display(),
-                    connect_triage::sim::call::MAX_FLOW_FILE_BYTES
-                );
-            }
-            connect_triage::flow::Flow::from_json(&text)
-                .with_context(|| format!("the flow file {} cannot be run", path.display()))?
-        }
-    };
+    let flow = load_flow(flow_file.as_deref())?;
     let contact_id = match contact_id {
         Some(id) => id,
         None => ContactId::parse(&uuid::Uuid::now_v7().to_string())?,
