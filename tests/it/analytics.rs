@@ -394,14 +394,46 @@ async fn dynamodb_index_reads_match_the_local_log() {
     assert!(answers.len() > calls_n as usize);
 }
 
+fn find_chromium() -> Option<String> {
+    ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(str::to_string)
+}
+
+/// Debian's Chromium, installed (as scripts/test.sh does) when the machine has none, so that
+/// plain `cargo test` runs this test on a fresh machine too.
 fn chromium() -> String {
-    for c in ["chromium", "chromium-browser"] {
-        if Command::new(c)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            return c.to_string();
+    if let Some(c) = find_chromium() {
+        return c;
+    }
+    eprintln!("installing chromium (apt-get) for the report test");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let apt = |args: &[&str]| {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("-n").arg("apt-get");
+            c
+        };
+        cmd.args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", "chromium"]) {
+        if let Some(c) = find_chromium() {
+            return c;
         }
     }
     panic!(
