@@ -7,6 +7,7 @@ use crate::domain::{
     decide, reply_recorded, reply_replayed, CallState, Decision, Event, Lang, Questionnaire,
     ReplayReason, Reply, Warning,
 };
+use crate::store::warm::WarmHistories;
 use crate::store::{SharedStore, StoreError};
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -37,6 +38,8 @@ pub struct App {
     clock: Clock,
     /// The Connect instance whose contact events are recorded (others are skipped).
     instance: Option<String>,
+    /// The histories this process last saw ([`App::with_warm_histories`]); none by default.
+    warm: Option<Arc<WarmHistories>>,
 }
 
 /// What one invocation of the Lambda was, answered: a turn of a call, or a contact event.
@@ -96,7 +99,21 @@ impl App {
             budget: DEFAULT_TURN_BUDGET,
             clock: Arc::new(Utc::now),
             instance: None,
+            warm: None,
         }
+    }
+
+    /// Keeps the last `capacity` calls' histories in this process, so that a turn of a call
+    /// this container served last time skips its read (the Lambda, where each read is a
+    /// DynamoDB `Query`). Safe with a stale history: see [`crate::store::warm`].
+    pub fn with_warm_histories(mut self, capacity: usize) -> App {
+        self.warm = (capacity > 0).then(|| Arc::new(WarmHistories::new(capacity)));
+        self
+    }
+
+    /// How many calls' histories are kept warm (tests).
+    pub fn warm_calls(&self) -> usize {
+        self.warm.as_ref().map_or(0, |w| w.len())
     }
 
     /// The deployment's settings: the caller-hash key and the turn budget.
@@ -250,8 +267,19 @@ impl App {
         known: &mut Known,
     ) -> Result<Reply<'static>, TurnError> {
         let mut last_conflict = None;
-        for attempt in 1..=MAX_TURN_ATTEMPTS {
-            let history = self.store.load(&req.contact_id).await?;
+        // The first attempt may start from the warm history; every later one reads the store.
+        let mut warm = self.warm.as_deref();
+        let mut attempt = 0;
+        while attempt < MAX_TURN_ATTEMPTS {
+            let hint = warm.take().and_then(|w| w.get(&req.contact_id));
+            let from_warm = hint.is_some();
+            if !from_warm {
+                attempt += 1;
+            }
+            let history = match hint {
+                Some(h) => h,
+                None => self.store.load(&req.contact_id).await?,
+            };
             let state = CallState::fold(&history)?;
             if let Some(started) = &state.started {
                 known.lang = started.lang;
@@ -277,7 +305,15 @@ impl App {
                 None => {}
             }
             match decision {
+                Decision::Replay { .. } if from_warm => {
+                    // A decision that writes nothing is never taken on a hint: another
+                    // container may have moved the call on. Read the store and decide again.
+                    continue;
+                }
                 Decision::Replay { reason, upto } => {
+                    if let Some(w) = &self.warm {
+                        w.forget(&req.contact_id);
+                    }
                     match reason {
                         ReplayReason::Retry(turn) => info!(turn, "retry: recorded nothing"),
                         ReplayReason::UnknownTurn => warn!(
@@ -298,6 +334,11 @@ impl App {
                     let expected_version = state.version;
                     let events = Event::stamp(expected_version, kinds, now, &mut event_ids(now));
                     let reply = reply_recorded(state, &events)?;
+                    // What the history will be once the append lands, for the warm cache.
+                    let next = self
+                        .warm
+                        .as_ref()
+                        .map(|_| (history.clone(), events.clone()));
                     // The snapshot is not needed any more: a store that lends its stream
                     // can then append to it in place.
                     drop(history);
@@ -316,16 +357,32 @@ impl App {
                     {
                         Ok(()) => {
                             info!(version, events = kinds.as_deref().unwrap_or(""), "recorded");
+                            if let (Some(w), Some((mut h, events))) = (&self.warm, next) {
+                                if matches!(reply, Reply::End { .. }) {
+                                    w.forget(&req.contact_id);
+                                } else {
+                                    h.extend(events);
+                                    w.put(&req.contact_id, h);
+                                }
+                            }
                             return Ok(reply);
                         }
                         Err(e) if e.is_conflict() => {
+                            if let Some(w) = &self.warm {
+                                w.forget(&req.contact_id);
+                            }
                             info!(
                                 attempt,
                                 "lost a race with a concurrent invocation; re-reading"
                             );
                             last_conflict = Some(e);
                         }
-                        Err(e) => return Err(e.into()),
+                        Err(e) => {
+                            if let Some(w) = &self.warm {
+                                w.forget(&req.contact_id);
+                            }
+                            return Err(e.into());
+                        }
                     }
                 }
             }

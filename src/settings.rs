@@ -9,7 +9,7 @@ use crate::store::StoreSpec;
 use std::time::Duration;
 
 /// What the Lambda and the CLI are configured with.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// `TRIAGE_STORE`: where events live (`file:PATH`, `dynamodb:TABLE`, `memory`).
     pub store: Option<StoreSpec>,
@@ -26,6 +26,25 @@ pub struct Settings {
     /// `TRIAGE_CONNECT_INSTANCE_ARN`: the instance whose contact events are recorded (the
     /// template sets it; unset, every instance's are).
     pub connect_instance_arn: Option<String>,
+    /// `TRIAGE_WARM_CALLS`: calls whose histories the Lambda keeps between invocations
+    /// (0..=10,000; default [`crate::store::warm::DEFAULT_WARM_CALLS`]; 0 turns it off).
+    /// Only `bootstrap` uses it.
+    pub warm_calls: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            store: None,
+            table: None,
+            caller_hasher: None,
+            dynamo: DynamoSettings::default(),
+            sdk: SdkLimits::default(),
+            turn_budget: TurnBudget::default(),
+            connect_instance_arn: None,
+            warm_calls: crate::store::warm::DEFAULT_WARM_CALLS,
+        }
+    }
 }
 
 /// Time budget for one turn's store work. Connect waits at most 8 s for a Lambda
@@ -116,6 +135,8 @@ impl Settings {
             },
             turn_budget: TurnBudget(ms("TRIAGE_TURN_BUDGET_MS", defaults.turn_budget.0)?),
             connect_instance_arn: set("TRIAGE_CONNECT_INSTANCE_ARN"),
+            warm_calls: number("TRIAGE_WARM_CALLS", 0, 10_000)?
+                .map_or(defaults.warm_calls, |n| n as usize),
         })
     }
 

@@ -18,13 +18,19 @@ use connect_triage::{store, Settings};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::value::RawValue;
 
-#[tokio::main]
+// One thread: a Lambda container serves one invocation at a time, and the multi-thread
+// runtime spent a quarter of each invocation's CPU waking worker threads (futexes) and let
+// the Runtime API connection miss the pool (a new TCP connection every ~18 invocations).
+// Measured with `cargo bench --bench lambda_turn` (README, Performance).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = Settings::from_env()?;
     let spec = settings.lambda_store();
     let store = store::open(&spec, &settings.dynamo_options()).await?;
-    let app = App::new(store).with_settings(&settings);
+    let app = App::new(store)
+        .with_settings(&settings)
+        .with_warm_histories(settings.warm_calls);
     tracing::info!(store = %spec, "ready");
     let app = &app;
     // The payload stays raw JSON: `App::handle_any` reads a ContactFlowEvent in one

@@ -6,6 +6,7 @@ pub mod dynamodb;
 pub mod file;
 pub mod index;
 pub mod memory;
+pub mod warm;
 
 pub use index::{CallIndex, CallStream, DayRange, StartedCall};
 
@@ -56,7 +57,7 @@ impl History {
     }
 
     /// Appends to the stream this snapshot is, copying it first if it is shared.
-    fn extend(&mut self, events: Vec<Event>) {
+    pub fn extend(&mut self, events: Vec<Event>) {
         let stream = Arc::make_mut(&mut self.0);
         if stream.is_empty() {
             // A typical call is about ten events: one allocation holds the whole stream.

@@ -25,3 +25,4 @@ mod runtime_api;
 mod scenarios;
 mod soak;
 mod template;
+mod warm;
