@@ -18,6 +18,7 @@ mod faults;
 mod helpers;
 mod lambda;
 mod localstack_hook;
+mod nagle;
 mod props;
 mod races;
 mod round_trips;
