@@ -343,7 +343,7 @@ impl App {
                     // can then append to it in place.
                     drop(history);
                     let version = expected_version + events.len() as u64;
-                    let kinds = tracing::enabled!(tracing::Level::INFO).then(|| {
+                    let kinds = tracing::enabled!(tracing::Level::DEBUG).then(|| {
                         events
                             .iter()
                             .map(|e| e.kind.name())
@@ -356,7 +356,14 @@ impl App {
                         .await
                     {
                         Ok(()) => {
-                            info!(version, events = kinds.as_deref().unwrap_or(""), "recorded");
+                            // DEBUG, not INFO: the trail in the store is the turn's record, and a log
+                            // line per turn was a tenth of the turn's CPU in bootstrap (pipe
+                            // write, JSON formatting) and CloudWatch ingestion on the bill.
+                            tracing::debug!(
+                                version,
+                                events = kinds.as_deref().unwrap_or(""),
+                                "recorded"
+                            );
                             if let (Some(w), Some((mut h, events))) = (&self.warm, next) {
                                 if matches!(reply, Reply::End { .. }) {
                                     w.forget(&req.contact_id);
