@@ -47,12 +47,15 @@ mod ddb_local;
 #[allow(dead_code)]
 #[path = "../tests/it/events.rs"]
 mod events;
+#[path = "common/procfs.rs"]
+mod procfs;
 #[allow(dead_code)]
 #[path = "../tests/it/runtime_api.rs"]
 mod runtime_api;
 
 use connect_triage::store::dynamodb::migrate::{migrate, Migrations};
 use events::{contact_event, field, new_contact_id};
+use procfs::peak_rss_kb;
 use runtime_api::RuntimeApi;
 use serde_json::Value;
 use std::process::{Command, Stdio};
@@ -153,16 +156,6 @@ fn cpu_of(pid: u32) -> Result<Cpu, String> {
 
 fn threads_of(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
-}
-
-fn peak_rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 // ---- calls -----------------------------------------------------------------------------

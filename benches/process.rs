@@ -11,11 +11,14 @@
 #[allow(dead_code)]
 #[path = "../tests/it/events.rs"]
 mod events;
+#[path = "common/procfs.rs"]
+mod procfs;
 #[allow(dead_code)]
 #[path = "../tests/it/runtime_api.rs"]
 mod runtime_api;
 
 use events::{contact_event, field};
+use procfs::peak_rss_kb;
 use runtime_api::RuntimeApi;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -46,16 +49,6 @@ async fn cold_start_ms() -> f64 {
     };
     drop(child);
     (first - t0).as_secs_f64() * 1e3
-}
-
-fn peak_rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 async fn rss_over_1000_invocations() -> (u64, u64) {

@@ -259,7 +259,7 @@ pub fn content(scenario: &Scenario, run: &ScenarioRun, at: &Deployment) -> Value
     } else {
         "prompt-1"
     };
-    let center = scenario.center().unwrap_or_default();
+    let center = run.center;
     let mut start = vec![log_data(
         "log-contact",
         json!({ "contact_id": "$.ContactId", "lang": "$.Attributes.lang" }),
@@ -428,7 +428,7 @@ pub async fn generate(
         }
         out.push(TestCase {
             slug: scenario.slug(),
-            needs_hours: !scenario.center()?.hours_open,
+            needs_hours: !run.center.hours_open,
             request: request(scenario, &run, at)?,
         });
     }

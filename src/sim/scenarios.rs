@@ -201,6 +201,8 @@ pub struct ScenarioRun {
     pub heard_after: Vec<String>,
     /// The voices set, in order.
     pub voices: Vec<Voice>,
+    /// The hospital queue's state the call met.
+    pub center: CenterState,
 }
 
 impl ScenarioRun {
@@ -269,7 +271,8 @@ pub async fn run_scenario(flow: &Flow, scenario: &Scenario) -> Result<ScenarioRu
     contact
         .attributes
         .insert("lang".into(), scenario.lang.clone());
-    contact.center = scenario.center()?;
+    let center = scenario.center()?;
+    contact.center = center;
     let mut caller = Recorder {
         script: scenario.presses()?.into_iter(),
         heard: Vec::new(),
@@ -287,6 +290,7 @@ pub async fn run_scenario(flow: &Flow, scenario: &Scenario) -> Result<ScenarioRu
         turns: caller.turns,
         heard_after: caller.heard,
         voices: caller.voices,
+        center,
     })
 }
 

@@ -313,17 +313,20 @@ fn connect_tests_writes_one_create_test_case_request_per_scenario() {
     )
     .expect("write");
     let fresh = dir.path().join("fresh");
-    let out = run_triage(
-        "memory",
-        &[
-            "connect-tests",
-            "--out",
-            fresh.to_str().expect("utf-8"),
-            "--scenarios",
-            bad.to_str().expect("utf-8"),
-        ],
-        b"",
-    );
+    let with_scenarios = || {
+        run_triage(
+            "memory",
+            &[
+                "connect-tests",
+                "--out",
+                fresh.to_str().expect("utf-8"),
+                "--scenarios",
+                bad.to_str().expect("utf-8"),
+            ],
+            b"",
+        )
+    };
+    let out = with_scenarios();
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -335,17 +338,7 @@ fn connect_tests_writes_one_create_test_case_request_per_scenario() {
 
     // Not a scenario file at all.
     std::fs::write(&bad, "{").expect("write");
-    let out = run_triage(
-        "memory",
-        &[
-            "connect-tests",
-            "--out",
-            fresh.to_str().expect("utf-8"),
-            "--scenarios",
-            bad.to_str().expect("utf-8"),
-        ],
-        b"",
-    );
+    let out = with_scenarios();
     assert!(!out.status.success());
     assert!(stderr(&out).contains("scenario file"), "{}", stderr(&out));
 }

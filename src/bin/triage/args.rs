@@ -72,30 +72,7 @@ pub enum Command {
     /// `aws connect create-test-case --cli-input-json file://DIR/NAME.json`. Each scenario is
     /// run through the simulator first; one it does not bear out is refused. ARNs left out
     /// stay ${...} placeholders (named on stderr).
-    ConnectTests {
-        /// Folder to write the requests to (created if missing).
-        #[arg(long)]
-        out: std::path::PathBuf,
-        /// The Connect instance's ARN.
-        #[arg(long)]
-        instance_arn: Option<String>,
-        /// The triage flow's ARN (the stack's ContactFlowArn output).
-        #[arg(long)]
-        flow_arn: Option<String>,
-        /// The hospital queue's ARN (the stack's HospitalQueueArn parameter).
-        #[arg(long)]
-        hospital_queue_arn: Option<String>,
-        /// The hospital queue's hours of operation ARN (`aws connect describe-queue` gives its
-        /// id, `describe-hours-of-operation` its ARN), mocked closed by the scenarios that say so.
-        #[arg(long)]
-        hospital_hours_arn: Option<String>,
-        /// Another scenario file instead of connect/scenarios.json.
-        #[arg(long)]
-        scenarios: Option<std::path::PathBuf>,
-        /// Another flow file instead of connect/triage-flow.json (the scenarios run through it).
-        #[arg(long)]
-        flow: Option<std::path::PathBuf>,
-    },
+    ConnectTests(ConnectTestsArgs),
     /// One ContactFlowEvent JSON on stdin -> the Lambda's response JSON on stdout.
     Invoke,
     /// Create or update the DynamoDB table of --store dynamodb:TABLE by applying the
@@ -235,4 +212,31 @@ fn answers(s: &str) -> Result<Script, String> {
 fn day(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map_err(|e| format!("{s:?} is not a day written YYYY-MM-DD (e.g. 2026-03-01): {e}"))
+}
+
+/// What `triage connect-tests` is asked for.
+#[derive(clap::Args, Debug)]
+pub struct ConnectTestsArgs {
+    /// Folder to write the requests to (created if missing).
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// The Connect instance's ARN.
+    #[arg(long)]
+    pub instance_arn: Option<String>,
+    /// The triage flow's ARN (the stack's ContactFlowArn output).
+    #[arg(long)]
+    pub flow_arn: Option<String>,
+    /// The hospital queue's ARN (the stack's HospitalQueueArn parameter).
+    #[arg(long)]
+    pub hospital_queue_arn: Option<String>,
+    /// The hospital queue's hours of operation ARN (`aws connect describe-queue` gives its
+    /// id, `describe-hours-of-operation` its ARN), mocked closed by the scenarios that say so.
+    #[arg(long)]
+    pub hospital_hours_arn: Option<String>,
+    /// Another scenario file instead of connect/scenarios.json.
+    #[arg(long)]
+    pub scenarios: Option<std::path::PathBuf>,
+    /// Another flow file instead of connect/triage-flow.json (the scenarios run through it).
+    #[arg(long)]
+    pub flow: Option<std::path::PathBuf>,
 }

@@ -76,26 +76,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             verbs::call(&ctx, call).await
         }
-        Command::ConnectTests {
-            out,
-            instance_arn,
-            flow_arn,
-            hospital_queue_arn,
-            hospital_hours_arn,
-            scenarios,
-            flow,
-        } => {
-            verbs::connect_tests(verbs::ConnectTestsArgs {
-                out,
-                instance_arn,
-                flow_arn,
-                hospital_queue_arn,
-                hospital_hours_arn,
-                scenarios,
-                flow,
-            })
-            .await
-        }
+        Command::ConnectTests(args) => verbs::connect_tests(args).await,
         Command::Invoke => verbs::invoke(&ctx).await,
         Command::Migrate { dir } => verbs::migrate(&ctx, dir.as_deref()).await,
         Command::Loadtest {

@@ -3,7 +3,7 @@
 //! reads on stdout (progress and warnings on stderr). Errors go up to `main`, which prints
 //! the chain once.
 
-use crate::args::RangeArgs;
+use crate::args::{ConnectTestsArgs, RangeArgs};
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use connect_triage::app::App;
@@ -103,17 +103,6 @@ fn load_flow(path: Option<&Path>) -> Result<connect_triage::flow::Flow> {
     )?;
     connect_triage::flow::Flow::from_json(&text)
         .with_context(|| format!("the flow file {} cannot be run", path.display()))
-}
-
-/// What `triage connect-tests` is asked for.
-pub struct ConnectTestsArgs {
-    pub out: std::path::PathBuf,
-    pub instance_arn: Option<String>,
-    pub flow_arn: Option<String>,
-    pub hospital_queue_arn: Option<String>,
-    pub hospital_hours_arn: Option<String>,
-    pub scenarios: Option<std::path::PathBuf>,
-    pub flow: Option<std::path::PathBuf>,
 }
 
 /// `triage connect-tests`: one CreateTestCase request per scenario, written to `--out`.
