@@ -17,7 +17,8 @@ pub struct Settings {
     pub table: Option<String>,
     /// `TRIAGE_CALLER_HASH_KEY`: the key callers' numbers are hashed with (none: no hash).
     pub caller_hasher: Option<CallerHasher>,
-    /// `TRIAGE_RETENTION_DAYS`, `TRIAGE_DAY_SHARDS`: the DynamoDB store's options.
+    /// `TRIAGE_RETENTION_DAYS`, `TRIAGE_DAY_SHARDS`, `TRIAGE_DYNAMODB_CLIENT`: the DynamoDB
+    /// store's options.
     pub dynamo: DynamoSettings,
     /// `TRIAGE_DDB_ATTEMPT_TIMEOUT_MS`, `TRIAGE_DDB_OPERATION_TIMEOUT_MS`: the SDK's limits.
     pub sdk: SdkLimits,
@@ -74,6 +75,8 @@ pub enum SettingsError {
     },
     #[error("TRIAGE_STORE={0:?}: use file:PATH, dynamodb:TABLE or memory")]
     Store(String),
+    #[error("TRIAGE_DYNAMODB_CLIENT={0:?}: use direct (the default) or sdk")]
+    Writes(String),
     #[error("TRIAGE_CALLER_HASH_KEY")]
     CallerKey(#[source] CallerKeyError),
 }
@@ -122,6 +125,11 @@ impl Settings {
                     .map_or(defaults.dynamo.retention_days, |n| n as u32),
                 day_shards: number("TRIAGE_DAY_SHARDS", 1, 1_000)?
                     .map_or(defaults.dynamo.day_shards, |n| n as u32),
+                direct_client: match set("TRIAGE_DYNAMODB_CLIENT").as_deref().map(str::trim) {
+                    None | Some("direct") => true,
+                    Some("sdk") => false,
+                    Some(other) => return Err(SettingsError::Writes(other.to_string())),
+                },
             },
             sdk: SdkLimits {
                 attempt_timeout: ms(
@@ -227,5 +235,20 @@ mod tests {
             .contains("file:PATH"));
         let key = from(&[("TRIAGE_CALLER_HASH_KEY", "short")]).unwrap_err();
         assert!(std::error::Error::source(&key).is_some(), "{key}");
+        assert_eq!(
+            from(&[("TRIAGE_DYNAMODB_CLIENT", "fast")])
+                .unwrap_err()
+                .to_string(),
+            "TRIAGE_DYNAMODB_CLIENT=\"fast\": use direct (the default) or sdk"
+        );
+    }
+
+    #[test]
+    fn the_dynamodb_client_is_direct_unless_told() {
+        assert!(from(&[]).expect("valid").dynamo.direct_client);
+        let on = from(&[("TRIAGE_DYNAMODB_CLIENT", "direct")]).expect("valid");
+        assert!(on.dynamo_options().direct_client);
+        let off = from(&[("TRIAGE_DYNAMODB_CLIENT", "sdk")]).expect("valid");
+        assert!(!off.dynamo_options().direct_client);
     }
 }

@@ -60,6 +60,7 @@ store_contract!(run_all);
 store_contract!(memory, memory_subject);
 store_contract!(file, file_subject);
 store_contract!(dynamodb, dynamodb_subject);
+store_contract!(dynamodb_sdk_writes, dynamodb_sdk_subject);
 
 /// A store under test, and what the adapter must also hold once a check is done.
 pub struct Subject {
@@ -104,7 +105,29 @@ async fn dynamodb_subject() -> Subject {
         .get_or_init(|| async { dynamodb_store().await.1 })
         .await
         .clone();
+    // As `DynamoStore::open` makes it: appends on the direct path (src/store/dynamodb/direct.rs).
+    let store = DynamoStore::connect(table, DynamoOptions::default(), None)
+        .await
+        .expect("a DynamoDB store");
+    assert!(
+        store.direct_client().await.is_some(),
+        "the direct path is on"
+    );
+    Subject {
+        store: Arc::new(store),
+        log: None,
+    }
+}
+
+/// The same table through a client made by the caller: every request through the SDK.
+async fn dynamodb_sdk_subject() -> Subject {
+    static TABLE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    let table = TABLE
+        .get_or_init(|| async { dynamodb_store().await.1 })
+        .await
+        .clone();
     let store = DynamoStore::new(client_from_env().await, table, DynamoOptions::default());
+    assert!(store.direct_client().await.is_none(), "the SDK writes");
     Subject {
         store: Arc::new(store),
         log: None,

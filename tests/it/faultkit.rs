@@ -25,8 +25,21 @@ pub async fn client_at(endpoint: &str) -> Client {
     Client::from_conf(conf)
 }
 
-/// A store on `table` through `endpoint`, with the crate's SDK settings.
+/// A store on `table` through `endpoint`, made as `DynamoStore::open` makes it (the
+/// turn's requests on the direct client, src/store/dynamodb/direct.rs).
 pub async fn store_at(endpoint: &str, table: &str) -> DynamoStore {
+    let store = DynamoStore::connect(table, DynamoOptions::default(), Some(endpoint))
+        .await
+        .expect("a DynamoDB store");
+    assert!(
+        store.direct_client().await.is_some(),
+        "the direct client is on"
+    );
+    store
+}
+
+/// As [`store_at`], with every request through the SDK (a client made by the caller).
+pub async fn sdk_store_at(endpoint: &str, table: &str) -> DynamoStore {
     DynamoStore::new(
         client_at(endpoint).await,
         table.to_string(),

@@ -4,7 +4,7 @@
 //! from where it was with the turn token from before the fault.
 
 use crate::events::{contact_event, field, new_contact_id};
-use crate::faultkit::{app_at, client_at, store_at, LocalDynamo, Logs, Mode, Proxy};
+use crate::faultkit::{app_at, client_at, sdk_store_at, store_at, LocalDynamo, Logs, Mode, Proxy};
 use crate::helpers::{
     dynamodb_store, endpoint, migrate_test_table, new_table_name, test_migrations,
 };
@@ -12,6 +12,7 @@ use connect_triage::app::{App, DEFAULT_TURN_BUDGET};
 use connect_triage::domain::ContactId;
 use connect_triage::store::EventStore;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Slack over the budget for the test machine's scheduling (a correctness bound, not a
@@ -49,13 +50,28 @@ fn assert_apology(r: &Value, elapsed: Duration, what: &str) {
     );
 }
 
-/// Every fault mode through the proxy, switched mid-call; the call then goes on.
+/// Every fault mode through the proxy, switched mid-call; the call then goes on. The
+/// turn's requests on the direct client (src/store/dynamodb/direct.rs), as deployed.
 #[tokio::test(flavor = "current_thread")]
 async fn faults_through_a_proxy_answer_the_apology_in_time_and_the_call_goes_on() {
+    faults_through_a_proxy(false).await
+}
+
+/// The same with every request through the SDK (`TRIAGE_DYNAMODB_CLIENT=sdk`).
+#[tokio::test(flavor = "current_thread")]
+async fn faults_through_a_proxy_on_the_sdk_client() {
+    faults_through_a_proxy(true).await
+}
+
+async fn faults_through_a_proxy(sdk: bool) {
     let (logs, _guard) = Logs::capture();
     let (direct, table) = dynamodb_store().await;
     let proxy = Proxy::start(&endpoint()).await;
-    let app = app_at(&proxy.url(), &table).await;
+    let app = if sdk {
+        App::new(Arc::new(sdk_store_at(&proxy.url(), &table).await))
+    } else {
+        app_at(&proxy.url(), &table).await
+    };
     let cid = new_contact_id();
 
     let (r, _) = invoke(&app, &cid, &[]).await;

@@ -152,7 +152,12 @@ pub async fn dynamodb_store_with(opts: DynamoOptions) -> (DynamoStore, String) {
     let table = new_table_name();
     let client = client_from_env().await;
     migrate_test_table(&client, &table, &test_migrations()).await;
-    (DynamoStore::new(client, table.clone(), opts), table)
+    // Connected as `DynamoStore::open` connects (appends on the direct path unless `opts`
+    // say otherwise), to the endpoint the environment names.
+    let store = DynamoStore::connect(table.clone(), opts, None)
+        .await
+        .expect("a DynamoDB store");
+    (store, table)
 }
 
 /// A unique table name; makes sure there is an endpoint (starting DynamoDB Local if need be).

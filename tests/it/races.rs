@@ -3,7 +3,7 @@
 //! twice.
 
 use crate::events::{contact_event, field, new_contact_id};
-use crate::faultkit::{app_at, Mode, Proxy};
+use crate::faultkit::{app_at, sdk_store_at, Mode, Proxy};
 use crate::helpers::{dynamodb_store, endpoint};
 use connect_triage::app::App;
 use connect_triage::domain::ContactId;
@@ -89,9 +89,25 @@ async fn a_retry_after_a_dropped_response_counts_nothing_twice() {
 /// Connect's retry of the turn gets the normal response.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_whose_response_is_lost_on_the_wire_is_stored_once() {
+    lost_response(false).await
+}
+
+/// The same through the SDK client (`TRIAGE_DYNAMODB_CLIENT=sdk`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_response_is_lost_on_the_sdk_client_is_stored_once() {
+    lost_response(true).await
+}
+
+async fn lost_response(sdk: bool) {
     let (store, table) = dynamodb_store().await;
     let proxy = Proxy::start(&endpoint()).await;
-    let app = app_at(&proxy.url(), &table).await;
+    let app = if sdk {
+        App::new(std::sync::Arc::new(
+            sdk_store_at(&proxy.url(), &table).await,
+        ))
+    } else {
+        app_at(&proxy.url(), &table).await
+    };
     let cid = new_contact_id();
     let id = ContactId::parse(&cid).expect("cid");
     for (i, (answer, turn)) in [("1", "1"), ("0", "2")].into_iter().enumerate() {

@@ -5,10 +5,19 @@ use super::SdkLimits;
 use crate::store::StoreError;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::config::endpoint::{
+    DefaultResolver, Endpoint, EndpointFuture, Params, ResolveEndpoint,
+};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use std::sync::Mutex;
 use std::time::Duration;
 
 // ---- SDK client limits -------------------------------------------------------------------
@@ -45,6 +54,52 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
 /// is configured (so local endpoints work with dummy credentials), the time limits in
 /// `limits` (the defaults above unless a slow test double needs more) and the retries above.
 pub async fn sdk_config(limits: &SdkLimits) -> aws_config::SdkConfig {
+    sdk_config_on(limits, connector()).await
+}
+
+/// The HTTP connector of this crate's DynamoDB clients: the SDK's own
+/// (`aws-smithy-http-client`: hyper, `TCP_NODELAY`), with rustls on ring rather than the
+/// SDK's default aws-lc (the same TLS 1.2/1.3 with the SDK's cipher-suite selection, and a
+/// binary megabytes smaller: scripts/bench.sh), and [`CONNECT_TIMEOUT`]. One connector (one
+/// connection pool) serves the SDK client and the [`super::direct::DirectClient`].
+pub fn connector() -> SharedHttpConnector {
+    let mut builder = aws_smithy_http_client::Connector::builder()
+        .connector_settings(
+            HttpConnectorSettings::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build(),
+        )
+        .enable_tcp_nodelay(true);
+    builder.set_sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep());
+    SharedHttpConnector::new(
+        builder
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build(),
+    )
+}
+
+/// An [`HttpClient`] that hands the SDK one given connector, whatever the operation's
+/// settings (this crate's timeouts are the same for every operation).
+#[derive(Debug, Clone)]
+struct OneConnector(SharedHttpConnector);
+
+impl HttpClient for OneConnector {
+    fn http_connector(
+        &self,
+        _settings: &HttpConnectorSettings,
+        _components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.clone()
+    }
+}
+
+/// [`sdk_config`] on a given connector.
+pub async fn sdk_config_on(
+    limits: &SdkLimits,
+    connector: SharedHttpConnector,
+) -> aws_config::SdkConfig {
     // The environment (Lambda always sets AWS_REGION), then the profile, then us-east-1 so
     // local endpoints work with no setup. Not the SDK's default chain: its last resort asks
     // EC2 instance metadata with an HTTP client of its own (aws-lc), which this build leaves out.
@@ -53,15 +108,8 @@ pub async fn sdk_config(limits: &SdkLimits) -> aws_config::SdkConfig {
     )
     .or_else(aws_config::profile::ProfileFileRegionProvider::new())
     .or_else(Region::new("us-east-1"));
-    // rustls on ring rather than the SDK's default aws-lc: the same TLS 1.2/1.3 with the
-    // SDK's cipher-suite selection, and a binary megabytes smaller (scripts/bench.sh).
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https)
+        .http_client(SharedHttpClient::new(OneConnector(connector)))
         .region(region)
         .timeout_config(
             TimeoutConfig::builder()
@@ -76,13 +124,76 @@ pub async fn sdk_config(limits: &SdkLimits) -> aws_config::SdkConfig {
                 .with_initial_backoff(INITIAL_BACKOFF)
                 .with_max_backoff(MAX_BACKOFF),
         )
+        // Stalled-stream protection errs when a body moves less than 1 byte/s for its grace
+        // period, 20 s by default (https://docs.aws.amazon.com/sdk-for-rust/latest/dg/
+        // timeouts.html, "Stalled stream protection"). DynamoDB's bodies are a few KB of
+        // JSON and every attempt is cut at `attempt_timeout` (1 s), so it could never fire
+        // first; it only armed a timer per request (an eventfd wake-up of the runtime) and
+        // wrapped each body. Measured: `cargo bench --bench lambda_turn`, README.
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .load()
         .await
 }
 
-/// A DynamoDB client built from [`sdk_config`]. Build it once per process (Lambda init).
+/// A DynamoDB client built from [`sdk_config`], with the endpoint resolution memoised
+/// ([`MemoEndpoint`]). Build it once per process (Lambda init).
 pub async fn client(limits: &SdkLimits) -> Client {
-    Client::new(&sdk_config(limits).await)
+    Client::from_conf(dynamodb_config(&sdk_config(limits).await, None))
+}
+
+/// The DynamoDB client configuration of `sdk` (with `endpoint` instead of the configured
+/// one when given) and the memoised endpoint rules.
+pub fn dynamodb_config(
+    sdk: &aws_config::SdkConfig,
+    endpoint: Option<&str>,
+) -> aws_sdk_dynamodb::Config {
+    let mut conf =
+        aws_sdk_dynamodb::config::Builder::from(sdk).endpoint_resolver(MemoEndpoint::default());
+    if let Some(url) = endpoint {
+        conf = conf.endpoint_url(url);
+    }
+    conf.build()
+}
+
+/// The SDK's own endpoint rules ([`DefaultResolver`]), evaluated once per distinct set of
+/// [`Params`] rather than on every request: the rules are a pure function of the params
+/// (region, FIPS, dual-stack, endpoint override, account id and its mode, resource ARNs),
+/// which are the same for every request of a process but for a table given as an ARN. The
+/// evaluation was about 2% of a Lambda turn's CPU (perf, README). A few entries are kept
+/// (the table's reads and writes, an analyst's second table); on a miss the oldest goes.
+#[derive(Debug, Default)]
+pub struct MemoEndpoint {
+    rules: DefaultResolver,
+    seen: Mutex<Vec<(Params, Endpoint)>>,
+}
+
+/// Distinct endpoint params remembered by [`MemoEndpoint`].
+const MEMO_ENDPOINTS: usize = 4;
+
+impl MemoEndpoint {
+    fn seen(&self) -> std::sync::MutexGuard<'_, Vec<(Params, Endpoint)>> {
+        // A poisoned lock only means a panic elsewhere mid-update: the list is still whole.
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ResolveEndpoint for MemoEndpoint {
+    fn resolve_endpoint<'a>(&'a self, params: &'a Params) -> EndpointFuture<'a> {
+        if let Some((_, endpoint)) = self.seen().iter().find(|(p, _)| p == params) {
+            return EndpointFuture::ready(Ok(endpoint.clone()));
+        }
+        // A miss asks the rules; an error (say, FIPS asked in a region without it) is
+        // returned and not remembered.
+        EndpointFuture::new(async move {
+            let endpoint = self.rules.resolve_endpoint(params).await?;
+            let mut seen = self.seen();
+            if seen.len() >= MEMO_ENDPOINTS {
+                seen.remove(0);
+            }
+            seen.push((params.clone(), endpoint.clone()));
+            Ok(endpoint)
+        })
+    }
 }
 
 /// Errors that are not a lost race: all "unavailable", each saying what failed.
@@ -131,8 +242,22 @@ pub(super) fn service_unavailable<E: ProvideErrorMetadata>(
     table: &str,
     err: &E,
 ) -> StoreError {
-    let code = err.code().unwrap_or("UnknownError");
-    let message = err.message().unwrap_or("no message");
+    describe_service_error(
+        op,
+        table,
+        err.code().unwrap_or("UnknownError"),
+        err.message().unwrap_or("no message"),
+    )
+}
+
+/// A DynamoDB error response (its code and message) as a [`StoreError::Unavailable`] that
+/// says what failed and, where it helps, what to do.
+pub(super) fn describe_service_error(
+    op: &str,
+    table: &str,
+    code: &str,
+    message: &str,
+) -> StoreError {
     let why = match code {
         "ThrottlingException"
         | "ProvisionedThroughputExceededException"

@@ -48,6 +48,7 @@
 //! memory store would report a conflict.
 
 pub mod client;
+pub mod direct;
 pub mod index;
 pub mod item;
 pub mod migrate;
@@ -64,9 +65,13 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 use client::{service_unavailable, unavailable};
+use direct::{DirectClient, DirectError};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
 /// Event store on one DynamoDB table (see the module docs for the layout).
 #[derive(Debug, Clone)]
@@ -74,14 +79,26 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     opts: DynamoOptions,
+    /// The client's connector, when this store built the client: then appends go through
+    /// the [`DirectClient`] on the same connection pool (if `opts.direct_client`).
+    connector: Option<SharedHttpConnector>,
+    /// The SDK configuration's credentials provider, for the direct path.
+    credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    /// Made at the first append (it asks the SDK for the endpoint and the credentials
+    /// then); `None` inside when it could not be made: the SDK writes.
+    direct: Arc<OnceCell<Option<DirectClient>>>,
 }
 
 impl DynamoStore {
+    /// A store on `client` (made by the caller): every request goes through the SDK.
     pub fn new(client: Client, table: String, opts: DynamoOptions) -> DynamoStore {
         DynamoStore {
             client,
             table,
             opts,
+            connector: None,
+            credentials: None,
+            direct: Arc::new(OnceCell::new()),
         }
     }
 
@@ -90,13 +107,54 @@ impl DynamoStore {
         table: impl Into<String>,
         opts: DynamoOptions,
     ) -> Result<DynamoStore, StoreError> {
+        DynamoStore::connect(table, opts, None).await
+    }
+
+    /// [`DynamoStore::open`], on `endpoint` rather than the configured one when given.
+    /// The store makes its client, so its appends can take the direct path
+    /// ([`direct`], `opts.direct_client`).
+    pub async fn connect(
+        table: impl Into<String>,
+        opts: DynamoOptions,
+        endpoint: Option<&str>,
+    ) -> Result<DynamoStore, StoreError> {
         let table = table.into();
         if table.is_empty() {
             return Err(StoreError::Invalid(
                 "the DynamoDB table name is empty".into(),
             ));
         }
-        Ok(DynamoStore::new(client(&opts.limits).await, table, opts))
+        let connector = client::connector();
+        let sdk = client::sdk_config_on(&opts.limits, connector.clone()).await;
+        let client = Client::from_conf(client::dynamodb_config(&sdk, endpoint));
+        let mut store = DynamoStore::new(client, table, opts);
+        store.connector = Some(connector);
+        store.credentials = sdk.credentials_provider();
+        Ok(store)
+    }
+
+    /// The direct writer, if appends take the direct path ([`direct`]).
+    pub async fn direct_client(&self) -> Option<&DirectClient> {
+        let (connector, credentials) =
+            match (&self.connector, &self.credentials, self.opts.direct_client) {
+                (Some(c), Some(p), true) => (c.clone(), p.clone()),
+                _ => return None,
+            };
+        self.direct
+            .get_or_init(|| async {
+                let made =
+                    DirectClient::new(self.client.config(), credentials, connector, self.opts.limits)
+                        .await;
+                if made.is_none() {
+                    tracing::warn!(
+                        table = %self.table,
+                        "DynamoDB writes go through the SDK: it could not resolve an endpoint and credentials up front"
+                    );
+                }
+                made
+            })
+            .await
+            .as_ref()
     }
 
     pub fn client(&self) -> &Client {
@@ -206,6 +264,17 @@ impl DynamoStore {
         expected: u64,
         item: Item,
     ) -> Result<(), StoreError> {
+        if let Some(direct) = self.direct_client().await {
+            return match direct.put_new(&self.table, &item).await {
+                Ok(()) => Ok(()),
+                Err(DirectError::Service { code, .. })
+                    if code == "ConditionalCheckFailedException" =>
+                {
+                    Err(Self::conflict(contact_id, expected))
+                }
+                Err(e) => Err(e.into_store_error("PutItem", &self.table)),
+            };
+        }
         let res = self
             .client
             .put_item()
@@ -232,6 +301,23 @@ impl DynamoStore {
         expected: u64,
         items: Vec<Item>,
     ) -> Result<(), StoreError> {
+        if let Some(direct) = self.direct_client().await {
+            let check = (expected > 0).then(|| Self::key(contact_id, expected));
+            return match direct.transact(&self.table, check.as_ref(), &items).await {
+                Ok(()) => Ok(()),
+                Err(DirectError::Service {
+                    code,
+                    message,
+                    reasons,
+                }) if code == "TransactionCanceledException" => Err(self.cancelled(
+                    contact_id,
+                    expected,
+                    reasons.iter().map(String::as_str),
+                    &message,
+                )),
+                Err(e) => Err(e.into_store_error("TransactWriteItems", &self.table)),
+            };
+        }
         let build = |e: aws_sdk_dynamodb::error::BuildError| {
             StoreError::Invalid(format!("cannot build the DynamoDB transaction: {e}"))
         };
@@ -267,33 +353,12 @@ impl DynamoStore {
             Err(SdkError::ServiceError(e)) => {
                 let err = e.into_err();
                 if let TransactWriteItemsError::TransactionCanceledException(c) = &err {
-                    let codes: Vec<&str> = c
-                        .cancellation_reasons()
-                        .iter()
-                        .filter_map(|r| r.code())
-                        .filter(|code| *code != "None")
-                        .collect();
-                    let lost = |code: &str| {
-                        code == "ConditionalCheckFailed" || code == "TransactionConflict"
-                    };
-                    // Some emulators omit the reasons and name them only in the message.
-                    let message = c.message().unwrap_or_default();
-                    if codes.iter().any(|c| lost(c))
-                        || (codes.is_empty()
-                            && (message.contains("ConditionalCheckFailed")
-                                || message.contains("TransactionConflict")))
-                    {
-                        return Err(Self::conflict(contact_id, expected));
-                    }
-                    return Err(StoreError::Unavailable(format!(
-                        "DynamoDB TransactWriteItems on table {} was cancelled ({}): {message}",
-                        self.table,
-                        if codes.is_empty() {
-                            "no reasons given".to_string()
-                        } else {
-                            codes.join(", ")
-                        }
-                    )));
+                    return Err(self.cancelled(
+                        contact_id,
+                        expected,
+                        c.cancellation_reasons().iter().filter_map(|r| r.code()),
+                        c.message().unwrap_or_default(),
+                    ));
                 }
                 Err(service_unavailable("TransactWriteItems", &self.table, &err))
             }
@@ -304,6 +369,38 @@ impl DynamoStore {
                 e,
             )),
         }
+    }
+}
+
+impl DynamoStore {
+    /// A cancelled transaction: a lost race (a condition failed, or another transaction
+    /// held an item) or an error that says why it was cancelled.
+    fn cancelled<'a>(
+        &self,
+        contact_id: &ContactId,
+        expected: u64,
+        reasons: impl Iterator<Item = &'a str>,
+        message: &str,
+    ) -> StoreError {
+        let codes: Vec<&str> = reasons.filter(|code| *code != "None").collect();
+        let lost = |code: &str| code == "ConditionalCheckFailed" || code == "TransactionConflict";
+        // Some emulators omit the reasons and name them only in the message.
+        if codes.iter().any(|c| lost(c))
+            || (codes.is_empty()
+                && (message.contains("ConditionalCheckFailed")
+                    || message.contains("TransactionConflict")))
+        {
+            return Self::conflict(contact_id, expected);
+        }
+        StoreError::Unavailable(format!(
+            "DynamoDB TransactWriteItems on table {} was cancelled ({}): {message}",
+            self.table,
+            if codes.is_empty() {
+                "no reasons given".to_string()
+            } else {
+                codes.join(", ")
+            }
+        ))
     }
 }
 
@@ -321,6 +418,26 @@ impl EventStore for DynamoStore {
     async fn load(&self, contact_id: &ContactId) -> Result<History, StoreError> {
         let mut events = Vec::new();
         let mut start: Option<Item> = None;
+        if let Some(direct) = self.direct_client().await {
+            loop {
+                let (items, last) = direct
+                    .query_page(
+                        &self.table,
+                        contact_id.as_str(),
+                        self.opts.page_limit,
+                        start.as_ref(),
+                    )
+                    .await
+                    .map_err(|e| e.into_store_error("Query", &self.table))?;
+                for item in items {
+                    events.push(Self::from_item(item)?);
+                }
+                match last {
+                    Some(key) => start = Some(key),
+                    None => return Ok(events.into()),
+                }
+            }
+        }
         loop {
             let page = self
                 .client
@@ -411,6 +528,10 @@ pub struct DynamoOptions {
     pub page_limit: Option<i32>,
     /// The client's time limits, quoted when a request times out.
     pub limits: SdkLimits,
+    /// Appends go through [`direct::DirectClient`] rather than the SDK's orchestrator
+    /// (`TRIAGE_DYNAMODB_CLIENT=direct`, the default; `sdk` turns it off). Only stores that
+    /// make their own client ([`DynamoStore::open`]) can.
+    pub direct_client: bool,
 }
 
 impl Default for DynamoOptions {
@@ -427,6 +548,7 @@ impl DynamoOptions {
             day_shards: settings.day_shards.max(1),
             page_limit: None,
             limits,
+            direct_client: settings.direct_client,
         }
     }
 }
@@ -438,6 +560,8 @@ pub struct DynamoSettings {
     pub retention_days: u32,
     /// Shards per day in the by-day index. 1..=1,000; default 8.
     pub day_shards: u32,
+    /// `TRIAGE_DYNAMODB_CLIENT`: `direct` (default) or `sdk` ([`DynamoOptions::direct_client`]).
+    pub direct_client: bool,
 }
 
 impl Default for DynamoSettings {
@@ -445,6 +569,7 @@ impl Default for DynamoSettings {
         DynamoSettings {
             retention_days: 365,
             day_shards: 8,
+            direct_client: true,
         }
     }
 }
