@@ -8,16 +8,13 @@ use aws_config::retry::RetryConfig;
 use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::config::endpoint::{
-    DefaultResolver, Endpoint, EndpointFuture, Params, ResolveEndpoint,
-};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use std::sync::Mutex;
 use std::time::Duration;
 
 // ---- SDK client limits -------------------------------------------------------------------
@@ -135,65 +132,22 @@ pub async fn sdk_config_on(
         .await
 }
 
-/// A DynamoDB client built from [`sdk_config`], with the endpoint resolution memoised
-/// ([`MemoEndpoint`]). Build it once per process (Lambda init).
+/// A DynamoDB client built from [`sdk_config`]. Build it once per process (Lambda init).
 pub async fn client(limits: &SdkLimits) -> Client {
     Client::from_conf(dynamodb_config(&sdk_config(limits).await, None))
 }
 
-/// The DynamoDB client configuration of `sdk` (with `endpoint` instead of the configured
-/// one when given) and the memoised endpoint rules.
+/// The DynamoDB client configuration of `sdk`, with `endpoint` instead of the configured
+/// one when given.
 pub fn dynamodb_config(
     sdk: &aws_config::SdkConfig,
     endpoint: Option<&str>,
 ) -> aws_sdk_dynamodb::Config {
-    let mut conf =
-        aws_sdk_dynamodb::config::Builder::from(sdk).endpoint_resolver(MemoEndpoint::default());
+    let mut conf = aws_sdk_dynamodb::config::Builder::from(sdk);
     if let Some(url) = endpoint {
         conf = conf.endpoint_url(url);
     }
     conf.build()
-}
-
-/// The SDK's own endpoint rules ([`DefaultResolver`]), evaluated once per distinct set of
-/// [`Params`] rather than on every request: the rules are a pure function of the params
-/// (region, FIPS, dual-stack, endpoint override, account id and its mode, resource ARNs),
-/// which are the same for every request of a process but for a table given as an ARN. The
-/// evaluation was about 2% of a Lambda turn's CPU (perf, README). A few entries are kept
-/// (the table's reads and writes, an analyst's second table); on a miss the oldest goes.
-#[derive(Debug, Default)]
-pub struct MemoEndpoint {
-    rules: DefaultResolver,
-    seen: Mutex<Vec<(Params, Endpoint)>>,
-}
-
-/// Distinct endpoint params remembered by [`MemoEndpoint`].
-const MEMO_ENDPOINTS: usize = 4;
-
-impl MemoEndpoint {
-    fn seen(&self) -> std::sync::MutexGuard<'_, Vec<(Params, Endpoint)>> {
-        // A poisoned lock only means a panic elsewhere mid-update: the list is still whole.
-        self.seen.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl ResolveEndpoint for MemoEndpoint {
-    fn resolve_endpoint<'a>(&'a self, params: &'a Params) -> EndpointFuture<'a> {
-        if let Some((_, endpoint)) = self.seen().iter().find(|(p, _)| p == params) {
-            return EndpointFuture::ready(Ok(endpoint.clone()));
-        }
-        // A miss asks the rules; an error (say, FIPS asked in a region without it) is
-        // returned and not remembered.
-        EndpointFuture::new(async move {
-            let endpoint = self.rules.resolve_endpoint(params).await?;
-            let mut seen = self.seen();
-            if seen.len() >= MEMO_ENDPOINTS {
-                seen.remove(0);
-            }
-            seen.push((params.clone(), endpoint.clone()));
-            Ok(endpoint)
-        })
-    }
 }
 
 /// Errors that are not a lost race: all "unavailable", each saying what failed.
@@ -208,18 +162,9 @@ where
     R: std::fmt::Debug,
 {
     match err {
-        SdkError::TimeoutError(_) => StoreError::Unavailable(format!(
-            "DynamoDB {op} on table {table} timed out (attempt limit {:?}, operation limit {:?})",
-            limits.attempt_timeout, limits.operation_timeout
-        )),
+        SdkError::TimeoutError(_) => timed_out(op, table, limits),
         SdkError::DispatchFailure(e) => {
-            let what = if e.is_timeout() {
-                "timed out connecting to"
-            } else if e.is_io() {
-                "had an I/O error talking to"
-            } else {
-                "could not send the request to"
-            };
+            let what = not_sent(e.as_connector_error());
             StoreError::Unavailable(format!(
                 "DynamoDB {op} on table {table} {what} the endpoint: {}",
                 DisplayErrorContext(&SdkError::<E, R>::DispatchFailure(e))
@@ -234,6 +179,23 @@ where
             "DynamoDB {op} on table {table} failed: {}",
             DisplayErrorContext(&other)
         )),
+    }
+}
+
+/// An operation that ran out of time, with the limits it had.
+pub(super) fn timed_out(op: &str, table: &str, limits: &SdkLimits) -> StoreError {
+    StoreError::Unavailable(format!(
+        "DynamoDB {op} on table {table} timed out (attempt limit {:?}, operation limit {:?})",
+        limits.attempt_timeout, limits.operation_timeout
+    ))
+}
+
+/// What went wrong sending a request, as "DynamoDB {op} on table {table} {this} the endpoint".
+pub(super) fn not_sent(e: Option<&ConnectorError>) -> &'static str {
+    match e {
+        Some(e) if e.is_timeout() => "timed out connecting to",
+        Some(e) if e.is_io() => "had an I/O error talking to",
+        _ => "could not send the request to",
     }
 }
 

@@ -190,7 +190,11 @@ impl DirectClient {
             let limit = left.min(self.limits.attempt_timeout);
             let outcome = match tokio::time::timeout(limit, self.attempt(op, table, &body)).await {
                 Ok(outcome) => outcome,
-                Err(_) => Attempt::Retryable(self.timed_out(op, table)),
+                Err(_) => Attempt::Retryable(DirectError::Unavailable(client::timed_out(
+                    op,
+                    table,
+                    &self.limits,
+                ))),
             };
             let why = match outcome {
                 Attempt::Done(bytes) => return Ok(bytes),
@@ -227,13 +231,7 @@ impl DirectClient {
         let response = match self.connector.call(request).await {
             Ok(r) => r,
             Err(e) => {
-                let what = if e.is_timeout() {
-                    "timed out connecting to"
-                } else if e.is_io() {
-                    "had an I/O error talking to"
-                } else {
-                    "could not send the request to"
-                };
+                let what = client::not_sent(Some(&e));
                 let err = DirectError::Unavailable(StoreError::Unavailable(format!(
                     "DynamoDB {op} on table {table} {what} the endpoint {}: {e}",
                     self.uri
@@ -289,13 +287,6 @@ impl DirectClient {
         } else {
             Attempt::Final(err)
         }
-    }
-
-    fn timed_out(&self, op: &str, table: &str) -> DirectError {
-        DirectError::Unavailable(StoreError::Unavailable(format!(
-            "DynamoDB {op} on table {table} timed out (attempt limit {:?}, operation limit {:?})",
-            self.limits.attempt_timeout, self.limits.operation_timeout
-        )))
     }
 
     async fn credentials(&self) -> Result<Credentials, Unsigned> {

@@ -135,20 +135,24 @@ impl DynamoStore {
 
     /// The direct writer, if appends take the direct path ([`direct`]).
     pub async fn direct_client(&self) -> Option<&DirectClient> {
-        let (connector, credentials) =
-            match (&self.connector, &self.credentials, self.opts.direct_client) {
-                (Some(c), Some(p), true) => (c.clone(), p.clone()),
-                _ => return None,
-            };
+        let (Some(connector), Some(credentials), true) =
+            (&self.connector, &self.credentials, self.opts.direct_client)
+        else {
+            return None;
+        };
         self.direct
             .get_or_init(|| async {
-                let made =
-                    DirectClient::new(self.client.config(), credentials, connector, self.opts.limits)
-                        .await;
+                let made = DirectClient::new(
+                    self.client.config(),
+                    credentials.clone(),
+                    connector.clone(),
+                    self.opts.limits,
+                )
+                .await;
                 if made.is_none() {
                     tracing::warn!(
                         table = %self.table,
-                        "DynamoDB writes go through the SDK: it could not resolve an endpoint and credentials up front"
+                        "the turn's DynamoDB requests go through the SDK: it could not resolve an endpoint and credentials up front"
                     );
                 }
                 made
@@ -373,6 +377,41 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    /// One page of the consistent `Query` of a call's partition, from `start`: its items
+    /// and the key to go on from, if any. On the direct client when it is on.
+    async fn query_page(
+        &self,
+        contact_id: &ContactId,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        if let Some(direct) = self.direct_client().await {
+            return direct
+                .query_page(
+                    &self.table,
+                    contact_id.as_str(),
+                    self.opts.page_limit,
+                    start.as_ref(),
+                )
+                .await
+                .map_err(|e| e.into_store_error("Query", &self.table));
+        }
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", AttributeValue::S(contact_id.as_str().into()))
+            .set_limit(self.opts.page_limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| unavailable("Query", &self.table, &self.opts.limits, e))?;
+        let last = page.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
+        Ok((page.items.unwrap_or_default(), last))
+    }
+
     /// A cancelled transaction: a lost race (a condition failed, or another transaction
     /// held an item) or an error that says why it was cancelled.
     fn cancelled<'a>(
@@ -418,42 +457,9 @@ impl EventStore for DynamoStore {
     async fn load(&self, contact_id: &ContactId) -> Result<History, StoreError> {
         let mut events = Vec::new();
         let mut start: Option<Item> = None;
-        if let Some(direct) = self.direct_client().await {
-            loop {
-                let (items, last) = direct
-                    .query_page(
-                        &self.table,
-                        contact_id.as_str(),
-                        self.opts.page_limit,
-                        start.as_ref(),
-                    )
-                    .await
-                    .map_err(|e| e.into_store_error("Query", &self.table))?;
-                for item in items {
-                    events.push(Self::from_item(item)?);
-                }
-                match last {
-                    Some(key) => start = Some(key),
-                    None => return Ok(events.into()),
-                }
-            }
-        }
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", AttributeValue::S(contact_id.as_str().into()))
-                .set_limit(self.opts.page_limit)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unavailable("Query", &self.table, &self.opts.limits, e))?;
-            let last = page.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
-            for item in page.items.unwrap_or_default() {
+            let (items, last) = self.query_page(contact_id, start.take()).await?;
+            for item in items {
                 events.push(Self::from_item(item)?);
             }
             match last {
