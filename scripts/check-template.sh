@@ -5,7 +5,8 @@
 #      testing language (scripts/check-test-cases.py, jsonschema against connect/testing-language.schema.json)
 #   2. cfn-lint on template.yaml, for every region where Amazon Connect runs the stack's resources
 #   3. sam validate --lint (SAM's own transform and lint)
-#   4. cargo lambda build --release --arm64 --bin bootstrap: the very binary `sam build` makes
+#   4. cargo lambda build --release --arm64 --bin bootstrap (and --bin projector): the very
+#      binaries `sam build` makes
 # aws-sam-cli, cfn-lint and cargo-lambda come from PyPI into .tools/venv (cargo-lambda bundles
 # Zig, so the arm64 cross-build needs no Docker; rustup adds the aarch64 std if missing).
 # The Rust test tests/it/template.rs (table == migrations/, flow == connect/) runs with the
@@ -55,17 +56,22 @@ if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux
     arch=--x86-64; want="x86-64"
   fi
 fi
-echo "== cargo lambda build --release $arch --bin bootstrap"
-cargo lambda build --release "$arch" --bin bootstrap
+# Both functions' binaries: bootstrap (the turn) and projector (the stream -> read model).
 target=${CARGO_TARGET_DIR:-target}
-binary="$target/lambda/bootstrap/bootstrap"
-[ -f "$binary" ] || { echo "check-template: no $binary after the build" >&2; exit 1; }
-if command -v file >/dev/null; then
-  kind=$(file -b "$binary")
-  echo "$binary: $kind"
-  case "$kind" in
-    *"$want"*) ;;
-    *) echo "check-template: $binary is not a $want binary" >&2; exit 1 ;;
-  esac
-fi
-echo "check-template: ok ($binary, $(du -h "$binary" | cut -f1))"
+built=()
+for bin in bootstrap projector; do
+  echo "== cargo lambda build --release $arch --bin $bin"
+  cargo lambda build --release "$arch" --bin "$bin"
+  binary="$target/lambda/$bin/bootstrap"
+  [ -f "$binary" ] || { echo "check-template: no $binary after the build" >&2; exit 1; }
+  if command -v file >/dev/null; then
+    kind=$(file -b "$binary")
+    echo "$binary: $kind"
+    case "$kind" in
+      *"$want"*) ;;
+      *) echo "check-template: $binary is not a $want binary" >&2; exit 1 ;;
+    esac
+  fi
+  built+=("$binary, $(du -h "$binary" | cut -f1)")
+done
+echo "check-template: ok (${built[*]})"

@@ -60,6 +60,49 @@ impl Tabular for CallRow {
     }
 }
 
+/// A call's row from its summary in the read model, with "abandoned" decided at
+/// `query.now` as [`super::summarize`] decides it.
+pub fn row_from_model(c: &crate::store::model::ModelCall, query: &CallQuery) -> CallRow {
+    let t = |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let stale = c.status == Status::Open.as_str() && query.now - c.last_at > query.abandon_after;
+    let (outcome, ended) = if stale {
+        (Status::Abandoned.as_str().to_string(), Some(c.last_at))
+    } else {
+        (c.status.clone(), c.ended_at)
+    };
+    CallRow {
+        contact_id: c.contact_id.clone(),
+        started: t(c.started_at),
+        ended: ended.map(t).unwrap_or_default(),
+        abandoned: outcome == Status::Abandoned.as_str(),
+        outcome,
+        score: c.score,
+        answers: c.answers.len(),
+    }
+}
+
+/// The rows of `query` from the read model's call summaries (one item per call, no
+/// per-call read of events), keeping only calls with status `only` when given. A caller's
+/// calls (`query.caller_hash`) are found through the by-caller index: [`calls`].
+pub async fn calls_from_model(
+    model: &dyn crate::store::model::ReadModel,
+    query: &CallQuery,
+    only: Option<Status>,
+) -> Result<Vec<CallRow>, super::ReadError> {
+    let summaries = model
+        .calls(query.days)
+        .await
+        .map_err(|source| super::ReadError::Model {
+            model: model.describe(),
+            source,
+        })?;
+    Ok(summaries
+        .iter()
+        .map(|c| row_from_model(c, query))
+        .filter(|r| only.is_none_or(|o| o.as_str() == r.outcome))
+        .collect())
+}
+
 /// The rows of `query`, keeping only calls with status `only` when given.
 pub async fn calls(
     reader: &Reader,

@@ -11,12 +11,15 @@
 
 pub mod calls;
 pub mod export;
+pub mod project;
 pub mod report;
 pub mod stats;
+pub mod stream;
 pub mod trail;
 
 use crate::domain::ContactId;
 use crate::domain::{CallState, Event, EventKind, FoldError, Lang, Outcome};
+use crate::store::model::ReadModel;
 use crate::store::{EventStore, History, StoreError, StoreSpec};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::VecDeque;
@@ -46,6 +49,16 @@ pub enum ReadError {
         #[source]
         source: FoldError,
     },
+    #[error("reading the read model {model}")]
+    Model {
+        model: String,
+        #[source]
+        source: crate::store::model::ModelError,
+    },
+    #[error("projecting the events into the read model")]
+    Project(#[source] project::ProjectError),
+    #[error("{0} has no read model: read it with --source events")]
+    NoModel(String),
     #[error("a load task failed")]
     Task(#[source] tokio::task::JoinError),
     #[error(transparent)]
@@ -62,11 +75,31 @@ pub const LOAD_AHEAD: usize = 16;
 /// Default minutes after its last event when a call with no conclusion counts as abandoned.
 pub const DEFAULT_ABANDON_MINUTES: u32 = 10;
 
-/// What analysts read: the events and the index of calls of one store.
+/// What analysts read: the events and the index of calls of one store, and its read model.
 #[derive(Clone)]
 pub struct Reader {
     pub events: Arc<dyn EventStore>,
     pub index: Arc<dyn CallIndex>,
+    model: Option<ModelHandle>,
+}
+
+/// A store's read model, and whether readers bring it up to date themselves first (the
+/// file store's: no stream feeds it, the log is read on the spot).
+#[derive(Clone)]
+struct ModelHandle {
+    model: Arc<dyn ReadModel>,
+    catch_up: Option<Arc<dyn Fn() -> Vec<ContactId> + Send + Sync>>,
+    shards: u32,
+}
+
+/// Which data an analysts' verb reads (`--source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Source {
+    /// The read model: per-day counters and call summaries (O(days) for stats).
+    #[default]
+    Model,
+    /// Every call's events, folded on the spot (O(calls)): the reference.
+    Events,
 }
 
 impl Reader {
@@ -74,7 +107,67 @@ impl Reader {
         Reader {
             events: store.clone(),
             index: store,
+            model: None,
         }
+    }
+
+    /// Events and an index from different places (tests: a stand-in index).
+    pub fn from_parts(events: Arc<dyn EventStore>, index: Arc<dyn CallIndex>) -> Reader {
+        Reader {
+            events,
+            index,
+            model: None,
+        }
+    }
+
+    /// With the store's read model, which `shards` write shards per day.
+    pub fn with_model(mut self, model: Arc<dyn ReadModel>, shards: u32) -> Reader {
+        self.model = Some(ModelHandle {
+            model,
+            catch_up: None,
+            shards,
+        });
+        self
+    }
+
+    /// With a read model that readers first bring up to date with the calls `contacts`
+    /// lists (the file store's, see [`project::catch_up`]).
+    pub fn with_local_model(
+        mut self,
+        model: Arc<dyn ReadModel>,
+        shards: u32,
+        contacts: Arc<dyn Fn() -> Vec<ContactId> + Send + Sync>,
+    ) -> Reader {
+        self.model = Some(ModelHandle {
+            model,
+            catch_up: Some(contacts),
+            shards,
+        });
+        self
+    }
+
+    /// The read model, brought up to date first where readers do that (the file store).
+    pub async fn model(&self) -> Result<Arc<dyn ReadModel>, ReadError> {
+        let h = self
+            .model
+            .as_ref()
+            .ok_or_else(|| ReadError::NoModel(self.describe()))?;
+        if let Some(contacts) = &h.catch_up {
+            project::catch_up(&*self.events, &*h.model, h.shards, contacts(), |_| {})
+                .await
+                .map_err(ReadError::Project)?;
+        }
+        Ok(h.model.clone())
+    }
+
+    /// Write shards per day of the read model (1 without one).
+    pub fn model_shards(&self) -> u32 {
+        self.model.as_ref().map_or(1, |h| h.shards)
+    }
+
+    /// The read model as it is, without bringing it up to date.
+    pub fn model_as_is(&self) -> Option<Arc<dyn ReadModel>> {
+        self.model.as_ref().map(|h| h.model.clone())
     }
 
     pub fn describe(&self) -> String {
@@ -89,16 +182,32 @@ pub async fn open_reader(
     opts: &crate::store::dynamodb::DynamoOptions,
 ) -> Result<Reader, StoreError> {
     Ok(match spec {
-        StoreSpec::File(path) => Reader::new(Arc::new(crate::store::file::FileStore::open(path)?)),
-        StoreSpec::DynamoDb(table) => Reader::new(Arc::new(
-            crate::store::dynamodb::DynamoStore::open(table.clone(), opts.clone()).await?,
-        )),
+        StoreSpec::File(path) => {
+            let store = Arc::new(crate::store::file::FileStore::open(path)?);
+            let model = crate::store::model::FileModel::open(path)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let contacts = {
+                let store = store.clone();
+                Arc::new(move || store.contacts())
+            };
+            Reader::new(store).with_local_model(Arc::new(model), opts.day_shards, contacts)
+        }
+        StoreSpec::DynamoDb(table) => {
+            let store = crate::store::dynamodb::DynamoStore::open(table.clone(), opts.clone()).await?;
+            let model = crate::store::dynamodb::model::DynamoModel::new(&store, model_table(table));
+            Reader::new(Arc::new(store)).with_model(Arc::new(model), opts.day_shards)
+        }
         StoreSpec::Memory => {
             return Err(StoreError::Invalid(
                 "the memory store keeps no calls between commands: read from file:PATH or dynamodb:TABLE".into(),
             ))
         }
     })
+}
+
+/// The read model's table of an events table: `TABLE-model`.
+pub fn model_table(events_table: &str) -> String {
+    format!("{events_table}-model")
 }
 
 /// Which calls a command reads.
@@ -199,6 +308,9 @@ pub struct CallSummary {
     /// When the call ended: its conclusion, or its last event when abandoned.
     pub ended_at: Option<DateTime<Utc>>,
     pub lang: Lang,
+    /// The questionnaire the call was asked with: id and version.
+    pub questionnaire: String,
+    pub questionnaire_version: u32,
     pub caller_hash: Option<String>,
     pub status: Status,
     pub score: u32,
@@ -211,6 +323,11 @@ pub struct CallSummary {
     /// The question the caller left at: pressed `*` (or too many invalid keys: `exited`),
     /// or hung up (`abandoned`).
     pub dropped_at: Option<String>,
+    /// The question the call stopped at (position, id): left with `*`, hung up on, or
+    /// still waiting for an answer. `None` for a call concluded by its answers.
+    pub pending: Option<(usize, String)>,
+    /// `seq` of the last event.
+    pub last_seq: u64,
 }
 
 /// Folds one call's events into its summary, with the domain fold the Lambda uses.
@@ -294,7 +411,9 @@ pub fn summarize(
         }
     }
     let dropped_at = match status {
-        Status::Concluded(Outcome::Exited) | Status::Abandoned => pending.map(|(_, id)| id),
+        Status::Concluded(Outcome::Exited) | Status::Abandoned => {
+            pending.as_ref().map(|(_, id)| id.clone())
+        }
         _ => None,
     };
     let ended_at = match (status, &state.ended) {
@@ -308,6 +427,8 @@ pub fn summarize(
         last_at: last_turn_at,
         ended_at,
         lang: started.lang,
+        questionnaire: q.id.clone(),
+        questionnaire_version: q.version,
         caller_hash,
         status,
         score: state.score,
@@ -315,6 +436,8 @@ pub fn summarize(
         rejections: state.rejections,
         asked,
         dropped_at,
+        pending: if stopped_at_pending { pending } else { None },
+        last_seq: last.seq,
     })
 }
 

@@ -19,6 +19,10 @@ pub struct DayRow {
     pub exited: u64,
     pub abandoned: u64,
     pub open: u64,
+    /// Callers (keyed hashes) with more than one call this day.
+    pub repeat_callers: u64,
+    /// The calls those callers made this day.
+    pub repeat_calls: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -42,6 +46,9 @@ pub struct QuestionRow {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CallerRow {
     pub caller_hash: String,
+    /// The UTC day of these calls: a repeat caller is one who called more than once on one
+    /// day (a figure the read model keeps per day, whatever the range).
+    pub day: String,
     pub calls: u64,
     pub first: String,
     pub last: String,
@@ -54,9 +61,13 @@ pub struct Stats {
     pub calls: u64,
     pub days: Vec<DayRow>,
     pub questions: Vec<QuestionRow>,
-    /// Callers (keyed hashes) with more than one call in the range, most calls first.
+    /// Callers (keyed hashes) with more than one call on one day, one row per caller and
+    /// day, most calls first.
     pub repeat_callers: Vec<CallerRow>,
 }
+
+/// One caller's calls on one day: how many, the first and the last start.
+type CallerTally = (u64, DateTime<Utc>, DateTime<Utc>);
 
 /// Accumulates [`Stats`] one call at a time.
 pub struct StatsBuilder {
@@ -64,7 +75,11 @@ pub struct StatsBuilder {
     calls: u64,
     days: BTreeMap<NaiveDate, DayRow>,
     questions: BTreeMap<(usize, String), QuestionRow>,
-    callers: HashMap<String, (u64, DateTime<Utc>, DateTime<Utc>)>,
+    callers: HashMap<(String, NaiveDate), CallerTally>,
+    /// Day rows' repeat figures are counted from `callers` (events) or were read (model).
+    count_repeats: bool,
+    /// The newest `updated_at` of the model's counters read (model path only).
+    model_updated_at: Option<DateTime<Utc>>,
 }
 
 impl StatsBuilder {
@@ -87,16 +102,22 @@ impl StatsBuilder {
             days,
             questions: BTreeMap::new(),
             callers: HashMap::new(),
+            count_repeats: true,
+            model_updated_at: None,
         }
+    }
+
+    fn day(&mut self, day: NaiveDate) -> &mut DayRow {
+        self.days.entry(day).or_insert_with(|| DayRow {
+            day: day.format("%Y-%m-%d").to_string(),
+            ..DayRow::default()
+        })
     }
 
     pub fn add(&mut self, call: &CallSummary) {
         self.calls += 1;
         let day = call.started_at.date_naive();
-        let row = self.days.entry(day).or_insert_with(|| DayRow {
-            day: day.format("%Y-%m-%d").to_string(),
-            ..DayRow::default()
-        });
+        let row = self.day(day);
         row.calls += 1;
         match call.status {
             Status::Concluded(Outcome::Hospital) => row.hospital += 1,
@@ -131,14 +152,73 @@ impl StatsBuilder {
             }
         }
         if let Some(h) = &call.caller_hash {
-            let e = self
-                .callers
-                .entry(h.clone())
-                .or_insert((0, call.started_at, call.started_at));
+            let e = self.callers.entry((h.clone(), day)).or_insert((
+                0,
+                call.started_at,
+                call.started_at,
+            ));
             e.0 += 1;
             e.1 = e.1.min(call.started_at);
             e.2 = e.2.max(call.started_at);
         }
+    }
+
+    /// Adds one day's counters of the read model (one shard's, or their sum).
+    pub fn add_counts(&mut self, day: NaiveDate, counts: &crate::store::model::Counts) {
+        use super::project::{Counter, QuestionField};
+        self.count_repeats = false;
+        for (name, n) in counts {
+            let n = u64::try_from(*n).unwrap_or(0);
+            match Counter::parse(name) {
+                Some(Counter::Calls) => {
+                    self.calls += n;
+                    self.day(day).calls += n;
+                }
+                Some(Counter::Status(s)) => {
+                    let row = self.day(day);
+                    *match s {
+                        Status::Concluded(Outcome::Hospital) => &mut row.hospital,
+                        Status::Concluded(Outcome::Monitor) => &mut row.monitor,
+                        Status::Concluded(Outcome::Clear) => &mut row.clear,
+                        Status::Concluded(Outcome::Exited) => &mut row.exited,
+                        Status::Abandoned => &mut row.abandoned,
+                        Status::Open => &mut row.open,
+                    } += n;
+                }
+                Some(Counter::RepeatCallers) => self.day(day).repeat_callers += n,
+                Some(Counter::RepeatCalls) => self.day(day).repeat_calls += n,
+                Some(Counter::Question { index, id, field }) => {
+                    let q = self.question(index, &id);
+                    *match field {
+                        QuestionField::Asked => &mut q.asked,
+                        QuestionField::Yes => &mut q.yes,
+                        QuestionField::No => &mut q.no,
+                        QuestionField::Exits => &mut q.exits,
+                        QuestionField::Hangups => &mut q.hangups,
+                    } += n;
+                }
+                // A counter this build does not know (a newer projector's): not shown.
+                None => {}
+            }
+        }
+    }
+
+    /// A call the model holds as `open` that has been silent for longer than the abandon
+    /// threshold: counted as abandoned, hung up at its pending question, as the events
+    /// path counts it.
+    pub fn add_stale_open(&mut self, call: &crate::store::model::OpenCall) {
+        let row = self.day(call.started_at.date_naive());
+        row.open = row.open.saturating_sub(1);
+        row.abandoned += 1;
+        if let Some((index, id)) = &call.pending {
+            self.question(*index, id).hangups += 1;
+        }
+    }
+
+    /// A caller's calls on one day, as the read model keeps them.
+    pub fn add_caller_day(&mut self, c: &crate::store::model::CallerDay) {
+        self.callers
+            .insert((c.caller_hash.clone(), c.day), (c.calls, c.first, c.last));
     }
 
     fn question(&mut self, index: usize, id: &str) -> &mut QuestionRow {
@@ -155,14 +235,25 @@ impl StatsBuilder {
             })
     }
 
-    pub fn finish(self) -> Stats {
+    pub fn finish(mut self) -> Stats {
         let t = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
+        if self.count_repeats {
+            for ((_, day), (n, _, _)) in &self.callers {
+                if *n > 1 {
+                    if let Some(row) = self.days.get_mut(day) {
+                        row.repeat_callers += 1;
+                        row.repeat_calls += n;
+                    }
+                }
+            }
+        }
         let mut repeat_callers: Vec<CallerRow> = self
             .callers
             .into_iter()
             .filter(|(_, (n, _, _))| *n > 1)
-            .map(|(h, (n, first, last))| CallerRow {
+            .map(|((h, day), (n, first, last))| CallerRow {
                 caller_hash: h,
+                day: day.format("%Y-%m-%d").to_string(),
                 calls: n,
                 first: t(first),
                 last: t(last),
@@ -171,11 +262,15 @@ impl StatsBuilder {
         repeat_callers.sort_by(|a, b| {
             b.calls
                 .cmp(&a.calls)
+                .then_with(|| a.day.cmp(&b.day))
                 .then_with(|| a.caller_hash.cmp(&b.caller_hash))
         });
         let questions = self
             .questions
             .into_values()
+            // A question whose counters all came back to zero (the model keeps counters
+            // that moved and moved back) is a question nobody reached.
+            .filter(|q| q.asked + q.yes + q.no + q.exits + q.hangups > 0)
             .map(|mut q| {
                 let answered = q.yes + q.no;
                 q.yes_rate = (answered > 0).then(|| q.yes as f64 / answered as f64);
@@ -211,6 +306,39 @@ pub async fn stats(
     Ok(b.finish())
 }
 
+/// Statistics of `query`'s days from the read model: the counters of every day and shard
+/// (days x shards items, whatever the number of calls), the open calls (to count those
+/// silent for longer than the abandon threshold as abandoned, as the events path does) and
+/// the day's repeat callers. Figures equal [`stats`]'s on the same events. Also returns
+/// when the projector last changed those counters (`None`: never), for readers to say how
+/// fresh the figures are.
+pub async fn stats_from_model(
+    model: &dyn crate::store::model::ReadModel,
+    query: &CallQuery,
+) -> Result<(Stats, Option<DateTime<Utc>>), super::ReadError> {
+    let err = |source| super::ReadError::Model {
+        model: model.describe(),
+        source,
+    };
+    let mut b = StatsBuilder::new(query.days);
+    for day in model.day_counts(query.days).await.map_err(err)? {
+        b.add_counts(day.day, &day.counts);
+        b.model_updated_at = b.model_updated_at.max(day.updated_at);
+    }
+    // A model with no counters for the range still says the range has no calls.
+    b.count_repeats = false;
+    for open in model.open_calls(query.days).await.map_err(err)? {
+        if query.now - open.last_at > query.abandon_after {
+            b.add_stale_open(&open);
+        }
+    }
+    for caller in model.repeat_callers(query.days).await.map_err(err)? {
+        b.add_caller_day(&caller);
+    }
+    let updated = b.model_updated_at;
+    Ok((b.finish(), updated))
+}
+
 impl Tabular for DayRow {
     fn headers() -> &'static [&'static str] {
         &[
@@ -222,6 +350,8 @@ impl Tabular for DayRow {
             "exited",
             "abandoned",
             "open",
+            "repeat_callers",
+            "repeat_calls",
         ]
     }
     fn cells(&self) -> Vec<String> {
@@ -233,6 +363,8 @@ impl Tabular for DayRow {
             self.exited,
             self.abandoned,
             self.open,
+            self.repeat_callers,
+            self.repeat_calls,
         ]
         .iter()
         .fold(vec![self.day.clone()], |mut v, n| {
@@ -265,11 +397,12 @@ impl Tabular for QuestionRow {
 
 impl Tabular for CallerRow {
     fn headers() -> &'static [&'static str] {
-        &["caller_hash", "calls", "first", "last"]
+        &["caller_hash", "day", "calls", "first", "last"]
     }
     fn cells(&self) -> Vec<String> {
         vec![
             self.caller_hash.clone(),
+            self.day.clone(),
             self.calls.to_string(),
             self.first.clone(),
             self.last.clone(),
@@ -320,7 +453,7 @@ pub fn write_stats(
                 QuestionRow::headers(),
                 stats.questions.iter().map(|r| r.cells()),
             )?;
-            writeln!(out, "\nRepeat callers (more than one call)")?;
+            writeln!(out, "\nRepeat callers (more than one call on one day)")?;
             write_table(
                 out,
                 CallerRow::headers(),

@@ -6,6 +6,7 @@ pub mod dynamodb;
 pub mod file;
 pub mod index;
 pub mod memory;
+pub mod model;
 pub mod warm;
 
 pub use index::{CallIndex, CallStream, DayRange, StartedCall};

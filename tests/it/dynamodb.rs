@@ -234,7 +234,7 @@ async fn migrate_twice_is_a_noop_and_records_itself() {
     let table = new_table_name();
     let migrations = Migrations::embedded().expect("embedded");
     let first = migrate_test_table(&client, &table, &migrations).await;
-    assert_eq!(first.applied.len(), 4, "{first:?}");
+    assert_eq!(first.applied.len(), 6, "{first:?}");
     assert!(first.skipped.is_empty());
     let store = DynamoStore::new(client.clone(), table.clone(), DynamoOptions::default());
     let mut said = Vec::new();
@@ -244,7 +244,7 @@ async fn migrate_twice_is_a_noop_and_records_itself() {
     .await
     .expect("second migrate");
     assert!(report.is_noop(), "{report:?}");
-    assert_eq!(report.skipped.len(), 4);
+    assert_eq!(report.skipped.len(), 6);
     assert!(
         said.iter().any(|m| m.contains("nothing to do")),
         "says so: {said:?}"
@@ -266,9 +266,34 @@ async fn migrate_twice_is_a_noop_and_records_itself() {
             "0001_create_table",
             "0002_by_day_index",
             "0003_by_caller_index",
-            "0004_ttl"
+            "0004_ttl",
+            "0005_stream",
+            "0006_read_model"
         ]
     );
+    // The stream is on, and the read model's table is there.
+    let desc = store
+        .client()
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("describe");
+    let stream = desc.table().and_then(|t| t.stream_specification());
+    assert_eq!(
+        stream.map(|s| (
+            s.stream_enabled(),
+            s.stream_view_type().map(|v| v.as_str().to_string())
+        )),
+        Some((true, Some("NEW_IMAGE".to_string())))
+    );
+    store
+        .client()
+        .describe_table()
+        .table_name(format!("{table}-model"))
+        .send()
+        .await
+        .expect("the read model's table");
     assert!(records.items().iter().all(|i| s(i, "outcome") == "applied"));
 
     let ttl = store
@@ -294,7 +319,7 @@ async fn migrate_adopts_a_table_made_elsewhere() {
     migrate_test_table(&client, &table, &migrations).await;
     let store = DynamoStore::new(client.clone(), table.clone(), DynamoOptions::default());
     // Forget the records, as if the table had come from template.yaml or LocalStack's hook.
-    for seq in 1..=4 {
+    for seq in 1..=6 {
         store
             .client()
             .delete_item()

@@ -222,4 +222,10 @@ pub async fn drop_table(client: &aws_sdk_dynamodb::Client, table: &str) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("dropping {table}: {e:?}"));
+    // Its read model's table, when the migrations made one.
+    let _ = client
+        .delete_table()
+        .table_name(format!("{table}-model"))
+        .send()
+        .await;
 }

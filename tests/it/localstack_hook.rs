@@ -125,6 +125,7 @@ async fn shape(client: &Client, table: &str) -> Value {
         "indexes": indexes,
         "billing": t.billing_mode_summary().and_then(|b| b.billing_mode()).map(|b| b.as_str().to_string()),
         "ttl": [ttl.and_then(|d| d.attribute_name()), ttl.and_then(|d| d.time_to_live_status()).map(|s| s.as_str().to_string())],
+        "stream": t.stream_specification().map(|s| json!([s.stream_enabled(), s.stream_view_type().map(|v| v.as_str().to_string())])),
     })
 }
 
@@ -173,6 +174,11 @@ async fn the_init_hook_builds_the_table_migrate_builds_and_a_call_runs_on_it() {
         shape(&client, &hooked).await,
         shape(&client, &migrated).await,
         "init.sh and triage migrate build different tables"
+    );
+    assert_eq!(
+        shape(&client, &format!("{hooked}-model")).await,
+        shape(&client, &format!("{migrated}-model")).await,
+        "init.sh and triage migrate build different read-model tables"
     );
 
     // `triage migrate` on the hook's table finds every step in place and records it.

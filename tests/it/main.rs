@@ -19,6 +19,7 @@ mod helpers;
 mod lambda;
 mod localstack_hook;
 mod nagle;
+mod projector;
 mod props;
 mod races;
 mod round_trips;

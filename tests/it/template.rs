@@ -65,6 +65,8 @@ struct TableShape {
     /// index name -> (key schema, projection)
     indexes: BTreeMap<String, (Vec<(String, String)>, Value)>,
     ttl: Option<(String, bool)>,
+    /// The stream's view type, when it is on.
+    stream: Option<String>,
 }
 
 fn keys(schema: &Value) -> Vec<(String, String)> {
@@ -104,8 +106,9 @@ fn migrations_dir() -> PathBuf {
     root().join("migrations")
 }
 
-/// The table `triage migrate` ends with: every migration applied in order.
-fn table_from_migrations() -> TableShape {
+/// The tables `triage migrate` ends with (every migration applied in order), by their
+/// placeholder names: the events table and its read model.
+fn tables_from_migrations() -> BTreeMap<String, TableShape> {
     let dir = migrations_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| {
@@ -119,11 +122,14 @@ fn table_from_migrations() -> TableShape {
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no migrations in {}", dir.display());
-    let mut t = TableShape::default();
+    let mut tables: BTreeMap<String, TableShape> = BTreeMap::new();
     for file in files {
         let m: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let input = &m["input"];
+        let t = tables
+            .entry(input["TableName"].as_str().unwrap().to_string())
+            .or_default();
         match m["operation"].as_str().unwrap() {
             "CreateTable" => {
                 t.name = input["TableName"].as_str().unwrap().to_string();
@@ -138,10 +144,14 @@ fn table_from_migrations() -> TableShape {
                     .into_iter()
                     .flatten()
                 {
-                    add_index(&mut t, gsi);
+                    add_index(t, gsi);
                 }
             }
             "UpdateTable" => {
+                let stream = &input["StreamSpecification"];
+                if stream["StreamEnabled"] == true {
+                    t.stream = stream["StreamViewType"].as_str().map(str::to_string);
+                }
                 add_attributes(&mut t.attributes, &input["AttributeDefinitions"]);
                 for update in input["GlobalSecondaryIndexUpdates"]
                     .as_array()
@@ -149,7 +159,7 @@ fn table_from_migrations() -> TableShape {
                     .flatten()
                 {
                     if update["Create"].is_object() {
-                        add_index(&mut t, &update["Create"]);
+                        add_index(t, &update["Create"]);
                     } else if let Some(name) = update["Delete"]["IndexName"].as_str() {
                         t.indexes.remove(name);
                     } else {
@@ -167,29 +177,37 @@ fn table_from_migrations() -> TableShape {
             other => panic!("{}: unknown operation {other}", file.display()),
         }
     }
-    t
+    tables
 }
 
-fn table_from_template(t: &Value) -> TableShape {
-    let p = &resource(t, "EventsTable")["Properties"];
+fn table_from_template(t: &Value, resource_name: &str) -> TableShape {
+    let p = &resource(t, resource_name)["Properties"];
+    let default_name = t["Parameters"]["TableName"]["Default"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut shape = TableShape {
-        // The name is the TableName parameter; its default is what the CLI and migrations use.
-        name: {
-            assert_eq!(p["TableName"], json!({"Ref": "TableName"}));
-            t["Parameters"]["TableName"]["Default"]
-                .as_str()
-                .unwrap()
-                .to_string()
+        // The name is the TableName parameter (the model's: it + "-model"); its default is
+        // what the CLI and migrations use.
+        name: if p["TableName"] == json!({"Ref": "TableName"}) {
+            default_name
+        } else {
+            assert_eq!(p["TableName"], json!({"Fn::Sub": "${TableName}-model"}));
+            format!("{default_name}-model")
         },
         billing: p["BillingMode"].as_str().unwrap().to_string(),
         key_schema: keys(&p["KeySchema"]),
-        ttl: Some((
-            p["TimeToLiveSpecification"]["AttributeName"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-            p["TimeToLiveSpecification"]["Enabled"].as_bool().unwrap(),
-        )),
+        ttl: p["TimeToLiveSpecification"]["AttributeName"]
+            .as_str()
+            .map(|a| {
+                (
+                    a.to_string(),
+                    p["TimeToLiveSpecification"]["Enabled"].as_bool().unwrap(),
+                )
+            }),
+        stream: p["StreamSpecification"]["StreamViewType"]
+            .as_str()
+            .map(str::to_string),
         ..TableShape::default()
     };
     add_attributes(&mut shape.attributes, &p["AttributeDefinitions"]);
@@ -202,8 +220,18 @@ fn table_from_template(t: &Value) -> TableShape {
 #[test]
 fn the_table_is_the_one_the_migrations_build() {
     let t = template();
-    let expected = table_from_migrations();
-    assert_eq!(table_from_template(&t), expected);
+    let tables = tables_from_migrations();
+    assert_eq!(
+        tables.keys().collect::<Vec<_>>(),
+        ["triage-events", "triage-events-model"]
+    );
+    let expected = &tables["triage-events"];
+    assert_eq!(&table_from_template(&t, "EventsTable"), expected);
+    assert_eq!(
+        &table_from_template(&t, "ModelTable"),
+        &tables["triage-events-model"]
+    );
+    assert_eq!(expected.stream.as_deref(), Some("NEW_IMAGE"));
     // What the adapter relies on, spelled out (so a change to both sides is still seen).
     assert_eq!(
         expected.key_schema,
@@ -222,20 +250,23 @@ fn the_table_is_the_one_the_migrations_build() {
 #[test]
 fn the_table_and_its_key_are_kept_encrypted_and_recoverable() {
     let t = template();
-    for name in ["EventsTable", "EventsKey"] {
+    for name in ["EventsTable", "EventsKey", "ModelTable"] {
         let r = resource(&t, name);
         assert_eq!(r["DeletionPolicy"], "Retain", "{name}");
         assert_eq!(r["UpdateReplacePolicy"], "Retain", "{name}");
     }
-    let p = &resource(&t, "EventsTable")["Properties"];
-    assert_eq!(
-        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
-        true
-    );
-    assert_eq!(
-        p["SSESpecification"],
-        json!({"SSEEnabled": true, "SSEType": "KMS", "KMSMasterKeyId": {"Fn::GetAtt": ["EventsKey", "Arn"]}})
-    );
+    for table in ["EventsTable", "ModelTable"] {
+        let p = &resource(&t, table)["Properties"];
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true,
+            "{table}"
+        );
+        assert_eq!(
+            p["SSESpecification"],
+            json!({"SSEEnabled": true, "SSEType": "KMS", "KMSMasterKeyId": {"Fn::GetAtt": ["EventsKey", "Arn"]}}),
+            "{table}"
+        );
+    }
     assert_eq!(
         resource(&t, "EventsKey")["Properties"]["EnableKeyRotation"],
         true
@@ -591,13 +622,14 @@ fn the_function_may_only_load_and_append_events() {
 }
 
 #[test]
-fn analysts_may_read_the_table_and_its_indexes_only() {
+fn analysts_may_read_the_table_its_indexes_and_the_read_model_only() {
     let t = template();
     let policy = &resource(&t, "AnalystsReadPolicy")["Properties"]["PolicyDocument"];
     let (actions, resources) = actions_and_resources(&statements(policy));
     let expected: BTreeSet<String> = [
         "dynamodb:Query",
         "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
         "dynamodb:DescribeTable",
         "kms:Decrypt",
     ]
@@ -609,8 +641,96 @@ fn analysts_may_read_the_table_and_its_indexes_only() {
         [
             json!({"Fn::GetAtt": ["EventsTable", "Arn"]}),
             json!({"Fn::Sub": "${EventsTable.Arn}/index/*"}),
+            json!({"Fn::GetAtt": ["ModelTable", "Arn"]}),
             json!({"Fn::GetAtt": ["EventsKey", "Arn"]}),
         ]
+    );
+}
+
+#[test]
+fn the_projector_reads_the_stream_and_events_and_writes_only_the_model() {
+    let t = template();
+    let role = &resource(&t, "ProjectorFunctionRole")["Properties"];
+    assert!(role["ManagedPolicyArns"].is_null());
+    let policies = role["Policies"].as_array().unwrap();
+    let all: Vec<&Value> = policies
+        .iter()
+        .flat_map(|p| statements(&p["PolicyDocument"]))
+        .collect();
+    let by_sid = |sid: &str| {
+        *all.iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("statement {sid}"))
+    };
+    let actions = |s: &Value| {
+        list(&s["Action"])
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect::<BTreeSet<_>>()
+    };
+    let stream = by_sid("ReadTheEventsStream");
+    assert_eq!(
+        list(&stream["Resource"]),
+        [json!({"Fn::GetAtt": ["EventsTable", "StreamArn"]})]
+    );
+    let events = by_sid("ReadEvents");
+    assert_eq!(actions(events), ["dynamodb:Query".to_string()].into());
+    assert_eq!(
+        list(&events["Resource"]),
+        [json!({"Fn::GetAtt": ["EventsTable", "Arn"]})]
+    );
+    let model = by_sid("WriteTheModel");
+    assert_eq!(
+        list(&model["Resource"]),
+        [json!({"Fn::GetAtt": ["ModelTable", "Arn"]})]
+    );
+    // Only the model is written.
+    let writes = [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    ];
+    for st in &all {
+        if st["Sid"] != "WriteTheModel" {
+            for a in actions(st) {
+                assert!(!writes.contains(&a.as_str()), "{a} in {}", st["Sid"]);
+            }
+        }
+    }
+    // The mapping: partial batch responses, bisection, bounded retries, a dead-letter queue.
+    let esm = &resource(&t, "ProjectorEventSourceMapping")["Properties"];
+    assert_eq!(
+        esm["EventSourceArn"],
+        json!({"Fn::GetAtt": ["EventsTable", "StreamArn"]})
+    );
+    assert_eq!(
+        esm["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    assert_eq!(esm["BisectBatchOnFunctionError"], true);
+    assert!(esm["MaximumRetryAttempts"].as_i64().is_some_and(|n| n > 0));
+    assert!(esm["MaximumRecordAgeInSeconds"]
+        .as_i64()
+        .is_some_and(|n| n > 0));
+    assert_eq!(
+        esm["DestinationConfig"]["OnFailure"]["Destination"],
+        json!({"Fn::GetAtt": ["ProjectorDeadLetterQueue", "Arn"]})
+    );
+    assert_eq!(
+        resource(&t, "ProjectorDeadLetterQueue")["Properties"]["SqsManagedSseEnabled"],
+        true
+    );
+    let alarm = &resource(&t, "ProjectorDeadLetterAlarm")["Properties"];
+    assert_eq!(
+        alarm["Dimensions"][0]["Value"],
+        json!({"Fn::GetAtt": ["ProjectorDeadLetterQueue", "QueueName"]})
+    );
+    let f = &resource(&t, "ProjectorFunction");
+    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], "projector");
+    assert_eq!(
+        f["Properties"]["Environment"]["Variables"]["TRIAGE_TABLE"],
+        json!({"Ref": "EventsTable"})
     );
 }
 

@@ -8,7 +8,7 @@ use connect_triage::domain::{ContactId, Lang};
 use connect_triage::output::Format;
 use connect_triage::read::export::ExportFormat;
 use connect_triage::read::stats::Section;
-use connect_triage::read::{Status, DEFAULT_ABANDON_MINUTES};
+use connect_triage::read::{Source, Status, DEFAULT_ABANDON_MINUTES};
 use connect_triage::sim::call::{parse_answers, Press};
 use connect_triage::store::StoreSpec;
 
@@ -113,11 +113,16 @@ pub enum Command {
         /// (hung up) or open (may still be going on).
         #[arg(long)]
         outcome: Option<Status>,
-        /// Only this caller's calls (the keyed hash of the number, as `triage stats` shows).
+        /// Only this caller's calls (the keyed hash of the number, as `triage stats` shows);
+        /// read through the by-caller index.
         #[arg(long)]
         caller: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// model: the read model's call summaries (one item per call); events: every
+        /// call's events, folded on the spot.
+        #[arg(long, value_enum, default_value_t = Source::Model)]
+        source: Source,
     },
     /// Calls and outcomes per day, yes-rate and drop-off (exits, hang-ups) per question,
     /// repeat callers.
@@ -129,6 +134,32 @@ pub enum Command {
         /// Only one part (CSV needs one): days, questions or callers.
         #[arg(long, value_enum, default_value_t = Section::All)]
         section: Section,
+        /// model: the read model's per-day counters (days x shards reads, whatever the
+        /// number of calls); events: every call's events, folded on the spot.
+        #[arg(long, value_enum, default_value_t = Source::Model)]
+        source: Source,
+    },
+    /// The read model (per-day counters and call summaries that `stats`, `report` and
+    /// `calls` read). On AWS the projector function keeps it from the table's stream; the
+    /// file store's is brought up to date whenever it is read.
+    Project {
+        /// Replay the events of every call started from --from to --to into the model
+        /// (after a change of the projection, or to fill it). Idempotent; run it again to
+        /// finish a run that was cut short. Progress on stderr.
+        #[arg(long, conflicts_with = "status", required_unless_present = "status")]
+        rebuild: bool,
+        /// How far the model is behind the events of --from..--to (default: yesterday and
+        /// today, UTC): calls and events not in it yet, and the age of the oldest.
+        #[arg(long)]
+        status: bool,
+        /// First UTC day, YYYY-MM-DD (inclusive).
+        #[arg(long, required_if_eq("rebuild", "true"))]
+        from: Option<String>,
+        /// Last UTC day, YYYY-MM-DD (inclusive).
+        #[arg(long, required_if_eq("rebuild", "true"))]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
     /// One flat row per answer (for DuckDB, pandas, spreadsheets), streamed as calls are
     /// read. Progress goes to stderr.
@@ -154,6 +185,9 @@ pub enum Command {
         /// Report progress on stderr every this many calls.
         #[arg(long, default_value_t = 1000)]
         progress_every: u64,
+        /// model: the read model's per-day counters; events: every call's events.
+        #[arg(long, value_enum, default_value_t = Source::Model)]
+        source: Source,
     },
     /// SYNTHETIC demo data: plays N made-up calls through the real Lambda turn, spread over
     /// D past days. Contact ids start with `demo-`. Never run it against production.

@@ -97,12 +97,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             outcome,
             caller,
             format,
-        } => verbs::calls(&ctx, &range, outcome, caller, format).await,
+            source,
+        } => verbs::calls(&ctx, &range, outcome, caller, format, source).await,
         Command::Stats {
             range,
             format,
             section,
-        } => verbs::stats(&ctx, &range, format, section).await,
+            source,
+        } => verbs::stats(&ctx, &range, format, section, source).await,
+        Command::Project {
+            rebuild,
+            status: _,
+            from,
+            to,
+            format,
+        } => verbs::project(&ctx, rebuild, from, to, format).await,
         Command::Export {
             range,
             format,
@@ -113,7 +122,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             range,
             out,
             progress_every,
-        } => verbs::report(&ctx, &range, &out, progress_every).await,
+            source,
+        } => verbs::report(&ctx, &range, &out, progress_every, source).await,
         Command::SeedDemo {
             calls,
             days,

@@ -13,7 +13,7 @@ use connect_triage::flow::Contact;
 use connect_triage::output::{write_rows, Format};
 use connect_triage::read::export::{export, ExportFormat};
 use connect_triage::read::stats::{write_stats, Section};
-use connect_triage::read::{thousands, CallQuery, DayRange, Progress, Reader, Status};
+use connect_triage::read::{thousands, CallQuery, DayRange, Progress, Reader, Source, Status};
 use connect_triage::sim::call::{
     describe_end, describe_handoff, run_call, Press, TerminalCaller, LOCAL_INSTANCE_ARN,
 };
@@ -324,11 +324,18 @@ pub async fn calls(
     outcome: Option<Status>,
     caller: Option<String>,
     format: Format,
+    source: Source,
 ) -> Result<ExitCode> {
     let mut query = query(range)?;
     query.caller_hash = caller;
     let reader = ctx.reader().await?;
-    let rows = connect_triage::read::calls::calls(&reader, &query, outcome).await?;
+    let rows = match (source, &query.caller_hash) {
+        (Source::Model, None) => {
+            let model = reader.model().await?;
+            connect_triage::read::calls::calls_from_model(&*model, &query, outcome).await?
+        }
+        _ => connect_triage::read::calls::calls(&reader, &query, outcome).await?,
+    };
     write_rows(&mut std::io::stdout().lock(), &rows, format)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -339,14 +346,118 @@ pub async fn stats(
     range: &RangeArgs,
     format: Format,
     section: Section,
+    source: Source,
 ) -> Result<ExitCode> {
     if format == Format::Csv && section == Section::All {
         bail!("CSV holds one table: pick it with --section days|questions|callers");
     }
     let query = query(range)?;
     let reader = ctx.reader().await?;
-    let stats = connect_triage::read::stats::stats(&reader, &query, |_| {}).await?;
+    let stats = read_stats(&reader, &query, source, 0).await?;
     write_stats(&mut std::io::stdout().lock(), &stats, format, section)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The statistics of `query` from the read model or the events.
+async fn read_stats(
+    reader: &Reader,
+    query: &CallQuery,
+    source: Source,
+    progress_every: u64,
+) -> Result<connect_triage::read::stats::Stats> {
+    Ok(match source {
+        Source::Model => {
+            let model = reader.model().await?;
+            let (stats, updated) =
+                connect_triage::read::stats::stats_from_model(&*model, query).await?;
+            let when = updated.map_or_else(
+                || "never changed by the projector".to_string(),
+                |t| {
+                    format!(
+                        "last changed {} ({} s ago)",
+                        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        (chrono::Utc::now() - t).num_seconds().max(0)
+                    )
+                },
+            );
+            eprintln!(
+                "figures from the read model {} ({when} for these days); `triage project --status` shows how far it is behind the events, `--source events` reads them instead",
+                model.describe()
+            );
+            stats
+        }
+        Source::Events => {
+            connect_triage::read::stats::stats(reader, query, |n| {
+                if progress_every > 0 && n % progress_every == 0 {
+                    eprintln!("read {} calls...", thousands(n));
+                }
+            })
+            .await?
+        }
+    })
+}
+
+/// `triage project`: rebuild the read model from the events of a range, or show its lag.
+pub async fn project(
+    ctx: &Ctx,
+    rebuild: bool,
+    from: Option<String>,
+    to: Option<String>,
+    format: Format,
+) -> Result<ExitCode> {
+    let today = chrono::Utc::now().date_naive();
+    let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+    let from = from.unwrap_or_else(|| day(today - chrono::Duration::days(1)));
+    let to = to.unwrap_or_else(|| day(today));
+    let days = DayRange::parse(&from, &to).map_err(anyhow::Error::msg)?;
+    let reader = ctx.reader().await?;
+    if rebuild {
+        let started = std::time::Instant::now();
+        let run = connect_triage::read::project::rebuild(&reader, days, |r| {
+            if r.calls % 1000 == 0 {
+                eprintln!(
+                    "projected {} calls ({} changed)...",
+                    thousands(r.calls),
+                    thousands(r.changed)
+                );
+            }
+        })
+        .await
+        .context("the rebuild stopped; run the same command again to finish it (calls already done are skipped)")?;
+        say(format!(
+            "rebuilt the read model of {from} to {to}: {} calls, {} brought up to date, in {:.1} s",
+            thousands(run.calls),
+            thousands(run.changed),
+            started.elapsed().as_secs_f64()
+        ))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let lag = connect_triage::read::project::lag(&reader, days, chrono::Utc::now()).await?;
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &lag)?;
+            writeln!(out)?;
+        }
+        _ => {
+            writeln!(
+                out,
+                "read model of {}: {} calls from {from} to {to}, {} behind ({} events), lag {} s{}",
+                reader
+                    .model_as_is()
+                    .map(|m| m.describe())
+                    .unwrap_or_default(),
+                thousands(lag.calls),
+                thousands(lag.calls_behind),
+                thousands(lag.events_behind),
+                lag.lag_seconds,
+                lag.oldest_unprojected
+                    .as_deref()
+                    .map(|o| format!(" (oldest event not in it: {o})"))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -395,15 +506,11 @@ pub async fn report(
     range: &RangeArgs,
     out: &Path,
     progress_every: u64,
+    source: Source,
 ) -> Result<ExitCode> {
     let query = query(range)?;
     let reader = ctx.reader().await?;
-    let stats = connect_triage::read::stats::stats(&reader, &query, |n| {
-        if progress_every > 0 && n % progress_every == 0 {
-            eprintln!("read {} calls...", thousands(n));
-        }
-    })
-    .await?;
+    let stats = read_stats(&reader, &query, source, progress_every).await?;
     let title = format!("connect-triage report, {}", reader.describe());
     let html = connect_triage::read::report::render(&stats, &title)?;
     std::fs::write(out, html).with_context(|| format!("cannot write {}", out.display()))?;

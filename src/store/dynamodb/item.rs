@@ -30,7 +30,7 @@ pub const MIGRATIONS_KEY: &str = "#migrations";
 pub const RESERVED_PREFIX: char = '#';
 
 /// Attributes the store adds to an event's item; stripped again on read.
-pub(super) const ADDED_ATTRIBUTES: [&str; 4] = [PK, EXPIRES_AT, DAY_SHARD, STARTED_AT];
+pub const ADDED_ATTRIBUTES: [&str; 4] = [PK, EXPIRES_AT, DAY_SHARD, STARTED_AT];
 
 /// 64-bit FNV-1a: a fixed hash, the same in every process and build (unlike std's).
 pub fn fnv1a64(bytes: &[u8]) -> u64 {

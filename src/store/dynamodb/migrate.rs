@@ -49,6 +49,14 @@ const EMBEDDED: &[(&str, &str)] = &[
         "0004_ttl.json",
         include_str!("../../../migrations/0004_ttl.json"),
     ),
+    (
+        "0005_stream.json",
+        include_str!("../../../migrations/0005_stream.json"),
+    ),
+    (
+        "0006_read_model.json",
+        include_str!("../../../migrations/0006_read_model.json"),
+    ),
 ];
 
 /// Longest wait for the table or an index to become ACTIVE. A new table is ACTIVE in
@@ -108,9 +116,25 @@ pub struct Migration {
     /// The file name without `.json`, e.g. `0002_by_day_index`.
     pub name: String,
     op: Op,
+    /// Applies to the read model's table (`TABLE-model`) rather than the events table.
+    on_model: bool,
 }
 
+/// `TableName` placeholder of migrations that apply to the events table.
+pub const EVENTS_TABLE_PLACEHOLDER: &str = "triage-events";
+/// `TableName` placeholder of migrations that apply to the read model's table.
+pub const MODEL_TABLE_PLACEHOLDER: &str = "triage-events-model";
+
 impl Migration {
+    /// The table it applies to when the events table is `table`.
+    pub fn target(&self, table: &str) -> String {
+        if self.on_model {
+            crate::read::model_table(table)
+        } else {
+            table.to_string()
+        }
+    }
+
     /// The DynamoDB operation it calls.
     pub fn operation(&self) -> &'static str {
         match self.op {
@@ -176,7 +200,21 @@ impl Migrations {
                 .and_then(|n| n.parse::<u32>().ok())
                 .ok_or_else(|| bad("the name must be NNNN_name.json".into()))?;
             let op = parse_op(&text).map_err(|e| bad(e.0))?;
-            list.push(Migration { number, name, op });
+            let on_model = match op.table_name() {
+                EVENTS_TABLE_PLACEHOLDER => false,
+                MODEL_TABLE_PLACEHOLDER => true,
+                other => {
+                    return Err(bad(format!(
+                        "TableName {other:?} is neither {EVENTS_TABLE_PLACEHOLDER:?} (the events table) nor {MODEL_TABLE_PLACEHOLDER:?} (its read model); the placeholders are replaced by the tables `--store dynamodb:TABLE` names"
+                    )))
+                }
+            };
+            list.push(Migration {
+                number,
+                name,
+                op,
+                on_model,
+            });
         }
         list.sort_by_key(|m| m.number);
         for pair in list.windows(2) {
@@ -214,7 +252,8 @@ impl Migrations {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 struct CreateTableJson {
-    #[allow(dead_code)] // a placeholder: the target table replaces it
+    /// A placeholder ([`EVENTS_TABLE_PLACEHOLDER`] or [`MODEL_TABLE_PLACEHOLDER`]): the
+    /// target table replaces it.
     table_name: String,
     attribute_definitions: Vec<AttrDefJson>,
     key_schema: Vec<KeyJson>,
@@ -224,17 +263,27 @@ struct CreateTableJson {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 struct UpdateTableJson {
-    #[allow(dead_code)]
     table_name: String,
     #[serde(default)]
     attribute_definitions: Vec<AttrDefJson>,
+    #[serde(default)]
     global_secondary_index_updates: Vec<GsiUpdateJson>,
+    /// Turns the table's stream on (migrations never turn it off).
+    #[serde(default)]
+    stream_specification: Option<StreamSpecJson>,
+}
+
+/// <https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_StreamSpecification.html>
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct StreamSpecJson {
+    stream_enabled: bool,
+    stream_view_type: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 struct UpdateTtlJson {
-    #[allow(dead_code)]
     table_name: String,
     time_to_live_specification: TtlSpecJson,
 }
@@ -296,6 +345,16 @@ enum Op {
     UpdateTimeToLive(UpdateTtlJson),
 }
 
+impl Op {
+    fn table_name(&self) -> &str {
+        match self {
+            Op::CreateTable(c) => &c.table_name,
+            Op::UpdateTable(u) => &u.table_name,
+            Op::UpdateTimeToLive(t) => &t.table_name,
+        }
+    }
+}
+
 /// What is wrong with a migration's content (its file is named by [`MigrateError::Bad`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -324,10 +383,21 @@ fn parse_op(text: &str) -> Result<Op, Invalid> {
         }
         Op::UpdateTable(u) => {
             attr_defs(&u.attribute_definitions)?;
-            if u.global_secondary_index_updates.is_empty() {
-                return Err(Invalid(
-                    "UpdateTable input: GlobalSecondaryIndexUpdates is empty".into(),
-                ));
+            match (&u.stream_specification, u.global_secondary_index_updates.is_empty()) {
+                (None, true) => {
+                    return Err(Invalid(
+                        "UpdateTable input: give GlobalSecondaryIndexUpdates or StreamSpecification".into(),
+                    ))
+                }
+                (Some(_), false) => {
+                    return Err(Invalid(
+                        "UpdateTable input: one change per migration, an index or the stream (DynamoDB refuses both in one UpdateTable)".into(),
+                    ))
+                }
+                _ => {}
+            }
+            if let Some(spec) = &u.stream_specification {
+                stream_spec(spec)?;
             }
             gsi_updates(&u.global_secondary_index_updates)?;
         }
@@ -336,6 +406,26 @@ fn parse_op(text: &str) -> Result<Op, Invalid> {
         }
     }
     Ok(op)
+}
+
+fn stream_spec(
+    spec: &StreamSpecJson,
+) -> Result<aws_sdk_dynamodb::types::StreamSpecification, Invalid> {
+    if !spec.stream_enabled {
+        return Err(Invalid(
+            "StreamSpecification: migrations turn a stream on, never off (StreamEnabled must be true)".into(),
+        ));
+    }
+    let view = checked(
+        "StreamViewType",
+        &spec.stream_view_type,
+        &["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"],
+    )?;
+    aws_sdk_dynamodb::types::StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(view))
+        .build()
+        .map_err(|e| Invalid(format!("StreamSpecification: {e}")))
 }
 
 fn checked<'a>(what: &str, value: &'a str, allowed: &[&str]) -> Result<&'a str, Invalid> {
@@ -446,7 +536,8 @@ pub async fn migrate(
             op,
             message,
         };
-        let present = effect_present(client, table, m).await?;
+        let target = m.target(table);
+        let present = effect_present(client, &target, m).await?;
         if records.is_none() {
             if let Some(desc) = describe(client, table, &m.name).await? {
                 if desc.table_status() == Some(&TableStatus::Active) {
@@ -476,16 +567,16 @@ pub async fn migrate(
                     ));
                 }
                 progress(&format!(
-                    "{}: applying {} to {table}",
+                    "{}: applying {} to {target}",
                     m.name,
                     m.operation()
                 ));
-                match apply(client, table, m).await {
+                match apply(client, &target, m).await {
                     Ok(()) => {
                         report.applied.push(m.name.clone());
                         Some("applied")
                     }
-                    Err(e) => match effect_present(client, table, m).await? {
+                    Err(e) => match effect_present(client, &target, m).await? {
                         // Someone else applied it at the same time: fine.
                         Some(what) => {
                             let why = format!("{what} (applied concurrently by another run)");
@@ -498,7 +589,7 @@ pub async fn migrate(
                 }
             }
         };
-        wait_active(client, table, m, &mut progress).await?;
+        wait_active(client, &target, m, &mut progress).await?;
         if let Some(outcome) = outcome {
             record(client, table, m, outcome).await?;
             if records.is_none() {
@@ -608,6 +699,24 @@ async fn effect_present(
             let desc = describe(client, table, &m.name)
                 .await?
                 .ok_or_else(missing_table)?;
+            if let Some(spec) = &u.stream_specification {
+                let have = desc.stream_specification();
+                let on = have.is_some_and(|s| s.stream_enabled());
+                let view = have
+                    .and_then(|s| s.stream_view_type())
+                    .map(|v| v.as_str().to_string());
+                return match (on, view) {
+                    (false, _) => Ok(None),
+                    (true, Some(v)) if v == spec.stream_view_type => {
+                        Ok(Some(format!("the table's stream is on ({v})")))
+                    }
+                    (true, v) => Err(mismatch(format!(
+                        "the table's stream is on with {}, not {}; turn it off first (UpdateTable StreamEnabled=false), then migrate",
+                        v.unwrap_or_else(|| "no view type".into()),
+                        spec.stream_view_type
+                    ))),
+                };
+            }
             let mut found = Vec::new();
             for g in &u.global_secondary_index_updates {
                 let name = &g.create.index_name;
@@ -680,13 +789,18 @@ async fn apply(client: &Client, table: &str, m: &Migration) -> Result<(), Invali
             .map_err(|e| Invalid(sdk_message(e))),
         Op::UpdateTable(u) => {
             let defs = attr_defs(&u.attribute_definitions)?;
+            let gsis = gsi_updates(&u.global_secondary_index_updates)?;
             client
                 .update_table()
                 .table_name(table)
                 .set_attribute_definitions((!defs.is_empty()).then_some(defs))
-                .set_global_secondary_index_updates(Some(gsi_updates(
-                    &u.global_secondary_index_updates,
-                )?))
+                .set_global_secondary_index_updates((!gsis.is_empty()).then_some(gsis))
+                .set_stream_specification(
+                    u.stream_specification
+                        .as_ref()
+                        .map(stream_spec)
+                        .transpose()?,
+                )
                 .send()
                 .await
                 .map(|_| ())
@@ -846,7 +960,9 @@ mod tests {
                 "0001_create_table",
                 "0002_by_day_index",
                 "0003_by_caller_index",
-                "0004_ttl"
+                "0004_ttl",
+                "0005_stream",
+                "0006_read_model"
             ]
         );
         assert_eq!(m.list()[3].operation(), "UpdateTimeToLive");

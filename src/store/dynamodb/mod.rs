@@ -52,6 +52,7 @@ pub mod direct;
 pub mod index;
 pub mod item;
 pub mod migrate;
+pub mod model;
 
 pub use client::{client, sdk_config, ATTEMPT_TIMEOUT, OPERATION_TIMEOUT};
 pub use item::*;

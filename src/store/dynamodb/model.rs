@@ -1,0 +1,526 @@
+//! The read model on DynamoDB: its own table (`TABLE-model`, made by `triage migrate`,
+//! declared in `template.yaml`), keys `pk` (S) and `sk` (S), no index.
+//!
+//! Why a table of its own rather than more items in the events table: the events table
+//! stays append-only (its items are never updated, docs/contracts.md), its stream carries
+//! only events, so the projector's own writes never come back to it as records, and the
+//! analysts' role can read figures without reading anyone's answers.
+//!
+//! | item            | `pk`                      | `sk`                       | holds |
+//! |-----------------|---------------------------|----------------------------|-------|
+//! | call summary    | `call#DAY#SHARD`          | `STARTED_AT#CONTACT_ID`    | [`ModelCall`] as plain attributes |
+//! | day counters    | `counts#DAY#SHARD`        | `counts`                   | one number attribute per counter, `c|NAME` |
+//! | open call       | `open#DAY#SHARD`          | `STARTED_AT#CONTACT_ID`    | [`OpenCall`] |
+//! | caller's day    | `caller#DAY#SHARD(HASH)`  | `HASH`                     | [`CallerDay`] |
+//! | repeat caller   | `repeat#DAY#SHARD(HASH)`  | `HASH`                     | [`CallerDay`], once it has 2+ calls |
+//!
+//! `DAY` is the UTC day the call started, `SHARD` FNV-1a of the contact id (or caller hash)
+//! modulo the by-day index's `day_shards`: a busy day's writes spread over that many
+//! partitions, and a reader of a day reads that many items (counters with `BatchGetItem`,
+//! 100 keys a request; the others with one `Query` per partition).
+//!
+//! A [`Commit`] is one `TransactWriteItems`
+//! (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html>):
+//! the summary `Put` on the condition that it is still the one read (`attribute_not_exists`
+//! or `last_seq = :seq`), the counters' `Update ... ADD` (numbers added, the item and its
+//! attributes created at zero when missing:
+//! <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html#Expressions.UpdateExpressions.ADD>),
+//! the open item put or deleted, and for a call new to the model the caller's day, on the
+//! condition that its count is still the one read. A failed condition or a conflicting
+//! transaction is [`ModelError::Conflict`]: the projector reads again.
+
+use super::client::unavailable;
+use super::{DynamoStore, Item, SdkLimits};
+use crate::store::index::DayRange;
+use crate::store::model::{
+    CallKey, CallerDay, Commit, DayCounts, ModelCall, ModelError, OpenCall, ReadModel,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Partition key of the model table.
+pub const MODEL_PK: &str = "pk";
+/// Sort key of the model table.
+pub const MODEL_SK: &str = "sk";
+/// Prefix of a counter's attribute name.
+pub const COUNTER_PREFIX: &str = "c|";
+/// When the projector last changed a counters item (RFC 3339).
+const UPDATED_AT: &str = "updated_at";
+/// Sort key of a counters item.
+const COUNTS_SK: &str = "counts";
+/// Queries or batch reads in flight at once when reading a range.
+const READ_CONCURRENCY: usize = 16;
+/// Keys per `BatchGetItem` (DynamoDB's limit).
+const BATCH_GET_KEYS: usize = 100;
+
+/// The read model in a DynamoDB table (see the module docs).
+#[derive(Clone, Debug)]
+pub struct DynamoModel {
+    client: Client,
+    table: Arc<str>,
+    shards: u32,
+    limits: SdkLimits,
+    page_limit: Option<i32>,
+}
+
+fn ms(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: String) -> Item {
+    HashMap::from([(MODEL_PK.to_string(), s(pk)), (MODEL_SK.to_string(), s(sk))])
+}
+
+fn call_pk(day: NaiveDate, shard: u32) -> String {
+    format!("call#{day}#{shard}")
+}
+
+fn open_pk(day: NaiveDate, shard: u32) -> String {
+    format!("open#{day}#{shard}")
+}
+
+fn counts_pk(day: NaiveDate, shard: u32) -> String {
+    format!("counts#{day}#{shard}")
+}
+
+fn caller_pk(day: NaiveDate, shard: u32) -> String {
+    format!("caller#{day}#{shard}")
+}
+
+fn repeat_pk(day: NaiveDate, shard: u32) -> String {
+    format!("repeat#{day}#{shard}")
+}
+
+fn call_sk(key: &CallKey) -> String {
+    format!("{}#{}", ms(key.started_at), key.contact_id)
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> ModelError {
+    ModelError::Corrupt(format!("{what}: {e}"))
+}
+
+fn to_item<T: serde::Serialize>(v: &T, pk: String, sk: String) -> Result<Item, ModelError> {
+    let mut item: Item = serde_dynamo::to_item(v).map_err(|e| corrupt("a model item", e))?;
+    item.extend(key(pk, sk));
+    Ok(item)
+}
+
+fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, ModelError> {
+    let what = match (item.get(MODEL_PK), item.get(MODEL_SK)) {
+        (Some(AttributeValue::S(p)), Some(AttributeValue::S(s))) => format!("item {p} / {s}"),
+        _ => "an item without its key".to_string(),
+    };
+    serde_dynamo::from_item(item).map_err(|e| corrupt(&what, e))
+}
+
+impl DynamoModel {
+    /// The model table `table`, reached with the store's client and settings.
+    pub fn new(store: &DynamoStore, table: String) -> DynamoModel {
+        DynamoModel {
+            client: store.client().clone(),
+            table: table.into(),
+            shards: store.options().day_shards.max(1),
+            limits: store.options().limits,
+            page_limit: store.options().page_limit,
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn unavailable<E, R>(&self, op: &str, e: SdkError<E, R>) -> ModelError
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let why = unavailable(op, &self.table, &self.limits, e).to_string();
+        if why.contains("ResourceNotFound") {
+            return ModelError::Unavailable(format!(
+                "{why}; the read model's table is made by `triage migrate` (or the stack)"
+            ));
+        }
+        ModelError::Unavailable(why)
+    }
+
+    async fn get(&self, pk: String, sk: String) -> Result<Option<Item>, ModelError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&*self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.unavailable("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// Every item of partition `pk`, page by page.
+    async fn query_partition(&self, pk: String) -> Result<Vec<Item>, ModelError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", MODEL_PK)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .set_limit(self.page_limit)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.unavailable("Query", e))?;
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Every item of the partitions `pks`, [`READ_CONCURRENCY`] at a time, in `pks` order.
+    async fn query_partitions(&self, pks: Vec<String>) -> Result<Vec<Item>, ModelError> {
+        let mut out = Vec::new();
+        for chunk in pks.chunks(READ_CONCURRENCY) {
+            let mut set = tokio::task::JoinSet::new();
+            for (i, pk) in chunk.iter().enumerate() {
+                let this = self.clone();
+                let pk = pk.clone();
+                set.spawn(async move { (i, this.query_partition(pk).await) });
+            }
+            let mut pages: Vec<Option<Vec<Item>>> = vec![None; chunk.len()];
+            while let Some(done) = set.join_next().await {
+                let (i, items) =
+                    done.map_err(|e| ModelError::Unavailable(format!("a read task failed: {e}")))?;
+                pages[i] = Some(items?);
+            }
+            out.extend(pages.into_iter().flatten().flatten());
+        }
+        Ok(out)
+    }
+
+    fn partitions(&self, days: DayRange, pk: fn(NaiveDate, u32) -> String) -> Vec<String> {
+        days.days()
+            .flat_map(|d| (0..self.shards).map(move |k| pk(d, k)))
+            .collect()
+    }
+
+    /// `BatchGetItem` of `keys`, following `UnprocessedKeys` (with a short backoff).
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, ModelError> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
+            let mut pending = chunk.to_vec();
+            let mut round = 0u32;
+            while !pending.is_empty() {
+                let ka = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| corrupt("a BatchGetItem request", e))?;
+                let res = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&*self.table, ka)
+                    .send()
+                    .await
+                    .map_err(|e| self.unavailable("BatchGetItem", e))?;
+                if let Some(mut r) = res.responses {
+                    out.extend(r.remove(&*self.table).unwrap_or_default());
+                }
+                if let Some(mut u) = res.unprocessed_keys {
+                    if let Some(left) = u.remove(&*self.table) {
+                        pending = left.keys;
+                    }
+                }
+                if !pending.is_empty() {
+                    round += 1;
+                    if round > 8 {
+                        return Err(ModelError::Unavailable(format!(
+                            "DynamoDB BatchGetItem on table {} left {} keys unread after 8 rounds (throttled): try again",
+                            self.table,
+                            pending.len()
+                        )));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << round.min(5))).await;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn counts_from_item(item: &Item) -> Result<DayCounts, ModelError> {
+    let pk = match item.get(MODEL_PK) {
+        Some(AttributeValue::S(p)) => p.clone(),
+        _ => return Err(corrupt("a counters item", "no pk")),
+    };
+    // counts#DAY#SHARD
+    let mut parts = pk.splitn(3, '#').skip(1);
+    let (Some(day), Some(shard)) = (parts.next(), parts.next()) else {
+        return Err(corrupt(&pk, "not counts#DAY#SHARD"));
+    };
+    let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|e| corrupt(&pk, e))?;
+    let shard = shard.parse().map_err(|e| corrupt(&pk, e))?;
+    let mut counts = crate::store::model::Counts::new();
+    for (name, v) in item {
+        let Some(name) = name.strip_prefix(COUNTER_PREFIX) else {
+            continue;
+        };
+        let AttributeValue::N(v) = v else {
+            return Err(corrupt(&pk, format!("counter {name} is not a number")));
+        };
+        let v: i64 = v
+            .parse()
+            .map_err(|e| corrupt(&pk, format!("counter {name}: {e}")))?;
+        counts.insert(name.to_string(), v);
+    }
+    let updated_at = match item.get(UPDATED_AT) {
+        Some(AttributeValue::S(t)) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|e| corrupt(&pk, e))?
+                .with_timezone(&Utc),
+        ),
+        _ => None,
+    };
+    Ok(DayCounts {
+        day,
+        shard,
+        counts,
+        updated_at,
+    })
+}
+
+/// A transaction that lost to another writer: a condition failed (the summary or the
+/// caller's day is not the one read) or another transaction held an item. Throttling or
+/// validation reasons are not conflicts.
+fn is_conflict(
+    e: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    match e {
+        E::TransactionInProgressException(_) => true,
+        E::TransactionCanceledException(c) => c.cancellation_reasons().iter().any(|r| {
+            matches!(
+                r.code(),
+                Some("ConditionalCheckFailed" | "TransactionConflict")
+            )
+        }),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl ReadModel for DynamoModel {
+    async fn call(&self, key: &CallKey) -> Result<Option<ModelCall>, ModelError> {
+        self.get(call_pk(key.day, key.shard), call_sk(key))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn caller_day(
+        &self,
+        day: NaiveDate,
+        caller_hash: &str,
+    ) -> Result<Option<CallerDay>, ModelError> {
+        let shard = crate::store::model::shard_of(caller_hash, self.shards);
+        self.get(caller_pk(day, shard), caller_hash.to_string())
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn commit(&self, c: Commit) -> Result<(), ModelError> {
+        let table = &*self.table;
+        let build = |e: aws_sdk_dynamodb::error::BuildError| corrupt("a model write", e);
+        let mut items = Vec::with_capacity(5);
+        // The summary, if it is still the one read.
+        let mut put = Put::builder().table_name(table).set_item(Some(to_item(
+            &c.call,
+            call_pk(c.key.day, c.key.shard),
+            call_sk(&c.key),
+        )?));
+        put = match c.expected_seq {
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", MODEL_PK),
+            Some(seq) => put
+                .condition_expression("#ls = :ls")
+                .expression_attribute_names("#ls", "last_seq")
+                .expression_attribute_values(":ls", n(seq)),
+        };
+        items.push(
+            TransactWriteItem::builder()
+                .put(put.build().map_err(build)?)
+                .build(),
+        );
+        // The counters, moved by the difference.
+        if !c.delta.is_empty() {
+            let mut up = Update::builder().table_name(table).set_key(Some(key(
+                counts_pk(c.key.day, c.key.shard),
+                COUNTS_SK.to_string(),
+            )));
+            let mut parts = Vec::with_capacity(c.delta.len());
+            for (i, (name, d)) in c.delta.iter().enumerate() {
+                parts.push(format!("#c{i} :c{i}"));
+                up = up
+                    .expression_attribute_names(format!("#c{i}"), format!("{COUNTER_PREFIX}{name}"))
+                    .expression_attribute_values(format!(":c{i}"), n(d));
+            }
+            up = up
+                .update_expression(format!("ADD {} SET #updated = :updated", parts.join(", ")))
+                .expression_attribute_names("#updated", UPDATED_AT)
+                .expression_attribute_values(":updated", s(ms(c.at)));
+            items.push(
+                TransactWriteItem::builder()
+                    .update(up.build().map_err(build)?)
+                    .build(),
+            );
+        }
+        // The open item, kept while the call is open.
+        match (&c.open, c.was_open) {
+            (Some(open), _) => {
+                let item = to_item(open, open_pk(c.key.day, c.key.shard), call_sk(&c.key))?;
+                items.push(
+                    TransactWriteItem::builder()
+                        .put(
+                            Put::builder()
+                                .table_name(table)
+                                .set_item(Some(item))
+                                .build()
+                                .map_err(build)?,
+                        )
+                        .build(),
+                );
+            }
+            (None, true) => items.push(
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(table)
+                            .set_key(Some(key(open_pk(c.key.day, c.key.shard), call_sk(&c.key))))
+                            .build()
+                            .map_err(build)?,
+                    )
+                    .build(),
+            ),
+            (None, false) => {}
+        }
+        // The caller's day, if its count is still the one read; a repeat caller's copy.
+        if let Some(ch) = &c.caller {
+            let pk = caller_pk(ch.new.day, ch.shard);
+            let mut put = Put::builder().table_name(table).set_item(Some(to_item(
+                &ch.new,
+                pk,
+                ch.new.caller_hash.clone(),
+            )?));
+            put = match ch.expected_calls {
+                None => put
+                    .condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", MODEL_PK),
+                Some(calls) => put
+                    .condition_expression("#n = :n")
+                    .expression_attribute_names("#n", "calls")
+                    .expression_attribute_values(":n", n(calls)),
+            };
+            items.push(
+                TransactWriteItem::builder()
+                    .put(put.build().map_err(build)?)
+                    .build(),
+            );
+            if ch.new.calls > 1 {
+                let item = to_item(
+                    &ch.new,
+                    repeat_pk(ch.new.day, ch.shard),
+                    ch.new.caller_hash.clone(),
+                )?;
+                items.push(
+                    TransactWriteItem::builder()
+                        .put(
+                            Put::builder()
+                                .table_name(table)
+                                .set_item(Some(item))
+                                .build()
+                                .map_err(build)?,
+                        )
+                        .build(),
+                );
+            }
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if is_conflict(e.err()) => {
+                Err(ModelError::Conflict(c.key.contact_id))
+            }
+            Err(e) => Err(self.unavailable("TransactWriteItems", e)),
+        }
+    }
+
+    async fn day_counts(&self, days: DayRange) -> Result<Vec<DayCounts>, ModelError> {
+        let keys = self
+            .partitions(days, counts_pk)
+            .into_iter()
+            .map(|pk| key(pk, COUNTS_SK.to_string()))
+            .collect();
+        self.batch_get(keys)
+            .await?
+            .iter()
+            .map(counts_from_item)
+            .collect()
+    }
+
+    async fn open_calls(&self, days: DayRange) -> Result<Vec<OpenCall>, ModelError> {
+        self.query_partitions(self.partitions(days, open_pk))
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn calls(&self, days: DayRange) -> Result<Vec<ModelCall>, ModelError> {
+        let mut calls = self
+            .query_partitions(self.partitions(days, call_pk))
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<ModelCall>, _>>()?;
+        calls.sort_by(|a, b| (a.started_at, &a.contact_id).cmp(&(b.started_at, &b.contact_id)));
+        Ok(calls)
+    }
+
+    async fn repeat_callers(&self, days: DayRange) -> Result<Vec<CallerDay>, ModelError> {
+        self.query_partitions(self.partitions(days, repeat_pk))
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        format!("dynamodb:{}", self.table)
+    }
+}
