@@ -793,3 +793,103 @@ async fn export_streams_rows_while_the_index_is_still_being_read() {
         "{first} calls taken before the first row"
     );
 }
+
+/// The page as headless Chromium lays it out in a window of a laptop's size: its DOM after
+/// the script ran, and a screenshot of that window (`shot`).
+fn render_page(browser: &str, page: &std::path::Path, shot: &std::path::Path) -> String {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let run = |what: &str| {
+        let out = Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--hide-scrollbars",
+                "--window-size=1280,900",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(what)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .expect("run chromium");
+        assert!(
+            out.status.success(),
+            "chromium failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    run(&format!("--screenshot={}", shot.display()));
+    String::from_utf8_lossy(&run("--dump-dom").stdout).to_string()
+}
+
+fn dom_number(dom: &str, name: &str) -> usize {
+    let key = format!("{name}=\"");
+    let start = dom
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in the DOM: the script did not run"))
+        + key.len();
+    dom[start..]
+        .split('"')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number")
+}
+
+#[test]
+fn the_report_day_axis_stays_readable_at_31_and_92_days() {
+    let browser = chromium();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("file:{}", dir.path().join("events.jsonl").display());
+    ok(triage(
+        &store,
+        &[],
+        &[
+            "seed-demo",
+            "--calls",
+            "400",
+            "--days",
+            "92",
+            "--first-day",
+            "2026-01-01",
+        ],
+    ));
+    for (to, days) in [("2026-01-31", 31usize), ("2026-04-02", 92)] {
+        let page = dir.path().join(format!("report-{days}.html"));
+        ok(triage(
+            &store,
+            &[],
+            &[
+                "report",
+                "--from",
+                "2026-01-01",
+                "--to",
+                to,
+                "--out",
+                &page.display().to_string(),
+            ],
+        ));
+        let shot = dir.path().join(format!("report-{days}.png"));
+        let dom = render_page(&browser, &page, &shot);
+        // What a reader sees: no day label over another or past the chart, no bar past it,
+        // and enough labels to find a day (at least one a week).
+        assert_eq!(dom_number(&dom, "data-label-overlaps"), 0, "{days} days");
+        assert_eq!(dom_number(&dom, "data-labels-clipped"), 0, "{days} days");
+        assert_eq!(dom_number(&dom, "data-bars-clipped"), 0, "{days} days");
+        let labels = dom_number(&dom, "data-day-labels");
+        assert!(
+            labels >= days / 7 && labels <= days,
+            "{days} days: {labels} labels"
+        );
+        assert_eq!(dom.matches("class=\"day-label\"").count(), labels);
+        // The screenshot is the window's size (PNG header: width and height at 16..24).
+        let png = std::fs::read(&shot).expect("screenshot");
+        assert_eq!(&png[1..4], b"PNG");
+        let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        assert_eq!((be(&png[16..20]), be(&png[20..24])), (1280, 900));
+    }
+}
