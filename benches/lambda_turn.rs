@@ -41,6 +41,8 @@
 //! The child inherits the environment (but `RUST_LOG`): `AWS_LAMBDA_LOG_LEVEL=WARN`, say,
 //! measures it without its per-invocation log lines.
 
+#[path = "common/ddb.rs"]
+mod ddb;
 #[allow(dead_code)]
 #[path = "../tests/it/ddb_local.rs"]
 mod ddb_local;
@@ -53,7 +55,7 @@ mod procfs;
 #[path = "../tests/it/runtime_api.rs"]
 mod runtime_api;
 
-use connect_triage::store::dynamodb::migrate::{migrate, Migrations};
+use ddb::{create_table, endpoint};
 use events::{contact_event, field, new_contact_id};
 use procfs::peak_rss_kb;
 use runtime_api::RuntimeApi;
@@ -344,60 +346,6 @@ fn bootstrap_path() -> String {
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_bootstrap").to_string())
 }
 
-// ---- DynamoDB --------------------------------------------------------------------------
-
-/// The endpoint: `AWS_ENDPOINT_URL`, or the bench's own DynamoDB Local (started here).
-fn endpoint() -> (String, &'static str) {
-    // ddb_local::endpoint panics with what to install; say it as the bench's own error.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let url = std::panic::catch_unwind(ddb_local::endpoint);
-    std::panic::set_hook(hook);
-    match url {
-        Ok(url) if endpoint_given() => (url, "AWS_ENDPOINT_URL"),
-        Ok(url) => (url, "the bench's own DynamoDB Local"),
-        Err(p) => {
-            let why = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            fail(format!(
-                "no DynamoDB to run against: {}",
-                why.replace("no DynamoDB for the tests: ", "")
-            ))
-        }
-    }
-}
-
-/// Whether the bench was started with `AWS_ENDPOINT_URL` set. Not `std::env::var`: before
-/// `main`, tests/it/ddb_local.rs sets it to the port its own server will take. Linux keeps
-/// the environment the process was started with in `/proc/self/environ`.
-fn endpoint_given() -> bool {
-    std::fs::read("/proc/self/environ").is_ok_and(|env| {
-        env.split(|&b| b == 0)
-            .any(|kv| kv.starts_with(b"AWS_ENDPOINT_URL=") && kv.len() > 17)
-    })
-}
-
-async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), String> {
-    let migrations = Migrations::embedded()
-        .map_err(|e| e.to_string())?
-        .retain(|m| m.operation() != "UpdateTimeToLive");
-    match tokio::time::timeout(
-        Duration::from_secs(120),
-        migrate(client, table, &migrations, |_| {}),
-    )
-    .await
-    {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("creating table {table}: {e}")),
-        Err(_) => Err(format!(
-            "creating table {table} took over 120 s (an index stuck in CREATING?)"
-        )),
-    }
-}
-
 fn main() {
     let mut numbers = std::env::args()
         .skip(1)
@@ -408,7 +356,7 @@ fn main() {
         .ok()
         .filter(|p| !p.is_empty());
 
-    let (url, source) = endpoint();
+    let (url, source) = endpoint().unwrap_or_else(|e| fail(e));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

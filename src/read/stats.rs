@@ -321,19 +321,20 @@ pub async fn stats_from_model(
         source,
     };
     let mut b = StatsBuilder::new(query.days);
-    for day in model.day_counts(query.days).await.map_err(err)? {
+    let items = model.day_items(query.days).await.map_err(err)?;
+    for day in &items.counts {
         b.add_counts(day.day, &day.counts);
         b.model_updated_at = b.model_updated_at.max(day.updated_at);
     }
     // A model with no counters for the range still says the range has no calls.
     b.count_repeats = false;
-    for open in model.open_calls(query.days).await.map_err(err)? {
+    for open in &items.open {
         if query.now - open.last_at > query.abandon_after {
-            b.add_stale_open(&open);
+            b.add_stale_open(open);
         }
     }
-    for caller in model.repeat_callers(query.days).await.map_err(err)? {
-        b.add_caller_day(&caller);
+    for caller in &items.repeat_callers {
+        b.add_caller_day(caller);
     }
     let updated = b.model_updated_at;
     Ok((b.finish(), updated))

@@ -181,6 +181,14 @@ pub enum ModelError {
     Corrupt(String),
 }
 
+/// What a day's figures are read from: counters, open calls, repeat callers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayItems {
+    pub counts: Vec<DayCounts>,
+    pub open: Vec<OpenCall>,
+    pub repeat_callers: Vec<CallerDay>,
+}
+
 /// Where the projector writes and analysts read.
 #[async_trait]
 pub trait ReadModel: Send + Sync {
@@ -202,6 +210,15 @@ pub trait ReadModel: Send + Sync {
     async fn calls(&self, days: DayRange) -> Result<Vec<ModelCall>, ModelError>;
     /// Callers with more than one call on a day of `days`.
     async fn repeat_callers(&self, days: DayRange) -> Result<Vec<CallerDay>, ModelError>;
+    /// Counters, open calls and repeat callers of `days` at once (adapters that keep them
+    /// together read them in one pass).
+    async fn day_items(&self, days: DayRange) -> Result<DayItems, ModelError> {
+        Ok(DayItems {
+            counts: self.day_counts(days).await?,
+            open: self.open_calls(days).await?,
+            repeat_callers: self.repeat_callers(days).await?,
+        })
+    }
     /// Makes what was committed durable, for adapters that buffer (the file model).
     async fn flush(&self) -> Result<(), ModelError> {
         Ok(())

@@ -629,7 +629,6 @@ fn analysts_may_read_the_table_its_indexes_and_the_read_model_only() {
     let expected: BTreeSet<String> = [
         "dynamodb:Query",
         "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",
         "dynamodb:DescribeTable",
         "kms:Decrypt",
     ]

@@ -9,15 +9,16 @@
 //! | item            | `pk`                      | `sk`                       | holds |
 //! |-----------------|---------------------------|----------------------------|-------|
 //! | call summary    | `call#DAY#SHARD`          | `STARTED_AT#CONTACT_ID`    | [`ModelCall`] as plain attributes |
-//! | day counters    | `counts#DAY#SHARD`        | `counts`                   | one number attribute per counter, `c|NAME` |
-//! | open call       | `open#DAY#SHARD`          | `STARTED_AT#CONTACT_ID`    | [`OpenCall`] |
+//! | day counters    | `day#DAY#SHARD`           | `counts`                   | one number attribute per counter, `c|NAME`; `updated_at` |
+//! | open call       | `day#DAY#SHARD`           | `open#STARTED_AT#CONTACT_ID` | [`OpenCall`] |
+//! | repeat caller   | `day#DAY#SHARD(HASH)`     | `repeat#HASH`              | [`CallerDay`], once it has 2+ calls |
 //! | caller's day    | `caller#DAY#SHARD(HASH)`  | `HASH`                     | [`CallerDay`] |
-//! | repeat caller   | `repeat#DAY#SHARD(HASH)`  | `HASH`                     | [`CallerDay`], once it has 2+ calls |
 //!
 //! `DAY` is the UTC day the call started, `SHARD` FNV-1a of the contact id (or caller hash)
 //! modulo the by-day index's `day_shards`: a busy day's writes spread over that many
-//! partitions, and a reader of a day reads that many items (counters with `BatchGetItem`,
-//! 100 keys a request; the others with one `Query` per partition).
+//! partitions, and a reader of a day's figures runs one `Query` per shard, which returns
+//! the shard's counters, open calls and repeat callers together: days x shards requests
+//! whatever the number of calls (more only when one partition's items pass 1 MB).
 //!
 //! A [`Commit`] is one `TransactWriteItems`
 //! (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html>):
@@ -33,13 +34,11 @@ use super::client::unavailable;
 use super::{DynamoStore, Item, SdkLimits};
 use crate::store::index::DayRange;
 use crate::store::model::{
-    CallKey, CallerDay, Commit, DayCounts, ModelCall, ModelError, OpenCall, ReadModel,
+    CallKey, CallerDay, Commit, DayCounts, DayItems, ModelCall, ModelError, OpenCall, ReadModel,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use std::collections::HashMap;
@@ -55,10 +54,12 @@ pub const COUNTER_PREFIX: &str = "c|";
 const UPDATED_AT: &str = "updated_at";
 /// Sort key of a counters item.
 const COUNTS_SK: &str = "counts";
+/// Sort key prefix of an open call in its day partition.
+const OPEN_SK_PREFIX: &str = "open#";
+/// Sort key prefix of a repeat caller in its day partition.
+const REPEAT_SK_PREFIX: &str = "repeat#";
 /// Queries or batch reads in flight at once when reading a range.
 const READ_CONCURRENCY: usize = 16;
-/// Keys per `BatchGetItem` (DynamoDB's limit).
-const BATCH_GET_KEYS: usize = 100;
 
 /// The read model in a DynamoDB table (see the module docs).
 #[derive(Clone, Debug)]
@@ -90,20 +91,22 @@ fn call_pk(day: NaiveDate, shard: u32) -> String {
     format!("call#{day}#{shard}")
 }
 
-fn open_pk(day: NaiveDate, shard: u32) -> String {
-    format!("open#{day}#{shard}")
+/// The day partition: a day-shard's counters, its open calls and its repeat callers, so a
+/// reader of a day's figures reads one partition per shard with one Query.
+fn day_pk(day: NaiveDate, shard: u32) -> String {
+    format!("day#{day}#{shard}")
 }
 
-fn counts_pk(day: NaiveDate, shard: u32) -> String {
-    format!("counts#{day}#{shard}")
+fn open_sk(key: &CallKey) -> String {
+    format!("{OPEN_SK_PREFIX}{}", call_sk(key))
+}
+
+fn repeat_sk(caller_hash: &str) -> String {
+    format!("{REPEAT_SK_PREFIX}{caller_hash}")
 }
 
 fn caller_pk(day: NaiveDate, shard: u32) -> String {
     format!("caller#{day}#{shard}")
-}
-
-fn repeat_pk(day: NaiveDate, shard: u32) -> String {
-    format!("repeat#{day}#{shard}")
 }
 
 fn call_sk(key: &CallKey) -> String {
@@ -222,48 +225,104 @@ impl DynamoModel {
             .flat_map(|d| (0..self.shards).map(move |k| pk(d, k)))
             .collect()
     }
+}
 
-    /// `BatchGetItem` of `keys`, following `UnprocessedKeys` (with a short backoff).
-    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, ModelError> {
-        let mut out = Vec::new();
-        for chunk in keys.chunks(BATCH_GET_KEYS) {
-            let mut pending = chunk.to_vec();
-            let mut round = 0u32;
-            while !pending.is_empty() {
-                let ka = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| corrupt("a BatchGetItem request", e))?;
-                let res = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&*self.table, ka)
-                    .send()
-                    .await
-                    .map_err(|e| self.unavailable("BatchGetItem", e))?;
-                if let Some(mut r) = res.responses {
-                    out.extend(r.remove(&*self.table).unwrap_or_default());
-                }
-                if let Some(mut u) = res.unprocessed_keys {
-                    if let Some(left) = u.remove(&*self.table) {
-                        pending = left.keys;
-                    }
-                }
-                if !pending.is_empty() {
-                    round += 1;
-                    if round > 8 {
-                        return Err(ModelError::Unavailable(format!(
-                            "DynamoDB BatchGetItem on table {} left {} keys unread after 8 rounds (throttled): try again",
-                            self.table,
-                            pending.len()
-                        )));
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << round.min(5))).await;
-                }
+impl DynamoModel {
+    /// Writes a whole model made elsewhere (e.g. projected in memory) into an empty model
+    /// table, with `BatchWriteItem` (25 items a request, 16 requests at once, unprocessed
+    /// items sent again). For loading benchmarks and for moving a model between stores; the
+    /// projector never uses it (its writes are conditional, these are not). `progress` is
+    /// told the items written so far.
+    pub async fn import(
+        &self,
+        data: &crate::store::model::ModelData,
+        mut progress: impl FnMut(usize),
+    ) -> Result<usize, ModelError> {
+        let mut items: Vec<Item> = Vec::new();
+        for c in data.calls.values() {
+            let key = c.key(self.shards);
+            items.push(to_item(c, call_pk(key.day, key.shard), call_sk(&key))?);
+        }
+        for o in data.open.values() {
+            let key = CallKey::new(&o.contact_id, o.started_at, self.shards);
+            items.push(to_item(o, day_pk(key.day, key.shard), open_sk(&key))?);
+        }
+        for d in data.counts.values() {
+            let mut item = key(day_pk(d.day, d.shard), COUNTS_SK.to_string());
+            for (name, v) in &d.counts {
+                item.insert(format!("{COUNTER_PREFIX}{name}"), n(v));
+            }
+            if let Some(t) = d.updated_at {
+                item.insert(UPDATED_AT.to_string(), s(ms(t)));
+            }
+            items.push(item);
+        }
+        for c in data.callers.values() {
+            let shard = crate::store::model::shard_of(&c.caller_hash, self.shards);
+            items.push(to_item(c, caller_pk(c.day, shard), c.caller_hash.clone())?);
+            if c.calls > 1 {
+                items.push(to_item(c, day_pk(c.day, shard), repeat_sk(&c.caller_hash))?);
             }
         }
-        Ok(out)
+        let total = items.len();
+        let mut written = 0usize;
+        let mut chunks = items.chunks(25).map(<[Item]>::to_vec);
+        let mut set = tokio::task::JoinSet::new();
+        loop {
+            while set.len() < READ_CONCURRENCY {
+                let Some(chunk) = chunks.next() else { break };
+                let this = self.clone();
+                set.spawn(async move { this.batch_write(chunk).await });
+            }
+            let Some(done) = set.join_next().await else {
+                break;
+            };
+            written +=
+                done.map_err(|e| ModelError::Unavailable(format!("a write task failed: {e}")))??;
+            progress(written);
+        }
+        debug_assert_eq!(written, total);
+        Ok(written)
+    }
+
+    async fn batch_write(&self, items: Vec<Item>) -> Result<usize, ModelError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let n = items.len();
+        let mut pending: Vec<WriteRequest> = items
+            .into_iter()
+            .map(|item| {
+                PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(|e| corrupt("a BatchWriteItem request", e))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut round = 0u32;
+        while !pending.is_empty() {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&*self.table, std::mem::take(&mut pending))
+                .send()
+                .await
+                .map_err(|e| self.unavailable("BatchWriteItem", e))?;
+            if let Some(mut left) = out.unprocessed_items {
+                pending = left.remove(&*self.table).unwrap_or_default();
+            }
+            if !pending.is_empty() {
+                round += 1;
+                if round > 8 {
+                    return Err(ModelError::Unavailable(format!(
+                        "DynamoDB BatchWriteItem on table {} left {} items unwritten after 8 rounds (throttled): try again",
+                        self.table,
+                        pending.len()
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25 << round.min(5))).await;
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -272,10 +331,10 @@ fn counts_from_item(item: &Item) -> Result<DayCounts, ModelError> {
         Some(AttributeValue::S(p)) => p.clone(),
         _ => return Err(corrupt("a counters item", "no pk")),
     };
-    // counts#DAY#SHARD
+    // day#DAY#SHARD
     let mut parts = pk.splitn(3, '#').skip(1);
     let (Some(day), Some(shard)) = (parts.next(), parts.next()) else {
-        return Err(corrupt(&pk, "not counts#DAY#SHARD"));
+        return Err(corrupt(&pk, "not day#DAY#SHARD"));
     };
     let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|e| corrupt(&pk, e))?;
     let shard = shard.parse().map_err(|e| corrupt(&pk, e))?;
@@ -375,7 +434,7 @@ impl ReadModel for DynamoModel {
         // The counters, moved by the difference.
         if !c.delta.is_empty() {
             let mut up = Update::builder().table_name(table).set_key(Some(key(
-                counts_pk(c.key.day, c.key.shard),
+                day_pk(c.key.day, c.key.shard),
                 COUNTS_SK.to_string(),
             )));
             let mut parts = Vec::with_capacity(c.delta.len());
@@ -398,7 +457,7 @@ impl ReadModel for DynamoModel {
         // The open item, kept while the call is open.
         match (&c.open, c.was_open) {
             (Some(open), _) => {
-                let item = to_item(open, open_pk(c.key.day, c.key.shard), call_sk(&c.key))?;
+                let item = to_item(open, day_pk(c.key.day, c.key.shard), open_sk(&c.key))?;
                 items.push(
                     TransactWriteItem::builder()
                         .put(
@@ -416,7 +475,7 @@ impl ReadModel for DynamoModel {
                     .delete(
                         Delete::builder()
                             .table_name(table)
-                            .set_key(Some(key(open_pk(c.key.day, c.key.shard), call_sk(&c.key))))
+                            .set_key(Some(key(day_pk(c.key.day, c.key.shard), open_sk(&c.key))))
                             .build()
                             .map_err(build)?,
                     )
@@ -449,8 +508,8 @@ impl ReadModel for DynamoModel {
             if ch.new.calls > 1 {
                 let item = to_item(
                     &ch.new,
-                    repeat_pk(ch.new.day, ch.shard),
-                    ch.new.caller_hash.clone(),
+                    day_pk(ch.new.day, ch.shard),
+                    repeat_sk(&ch.new.caller_hash),
                 )?;
                 items.push(
                     TransactWriteItem::builder()
@@ -481,24 +540,35 @@ impl ReadModel for DynamoModel {
     }
 
     async fn day_counts(&self, days: DayRange) -> Result<Vec<DayCounts>, ModelError> {
-        let keys = self
-            .partitions(days, counts_pk)
-            .into_iter()
-            .map(|pk| key(pk, COUNTS_SK.to_string()))
-            .collect();
-        self.batch_get(keys)
-            .await?
-            .iter()
-            .map(counts_from_item)
-            .collect()
+        Ok(self.day_items(days).await?.counts)
     }
 
     async fn open_calls(&self, days: DayRange) -> Result<Vec<OpenCall>, ModelError> {
-        self.query_partitions(self.partitions(days, open_pk))
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        Ok(self.day_items(days).await?.open)
+    }
+
+    async fn repeat_callers(&self, days: DayRange) -> Result<Vec<CallerDay>, ModelError> {
+        Ok(self.day_items(days).await?.repeat_callers)
+    }
+
+    /// One Query per day and shard: counters, open calls and repeat callers together.
+    async fn day_items(&self, days: DayRange) -> Result<DayItems, ModelError> {
+        let mut out = DayItems::default();
+        for item in self.query_partitions(self.partitions(days, day_pk)).await? {
+            let sk = match item.get(MODEL_SK) {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => return Err(corrupt("a day item", "no sk")),
+            };
+            if sk == COUNTS_SK {
+                out.counts.push(counts_from_item(&item)?);
+            } else if sk.starts_with(OPEN_SK_PREFIX) {
+                out.open.push(from_item(item)?);
+            } else if sk.starts_with(REPEAT_SK_PREFIX) {
+                out.repeat_callers.push(from_item(item)?);
+            }
+            // Anything else: a newer projector's item, not for this build.
+        }
+        Ok(out)
     }
 
     async fn calls(&self, days: DayRange) -> Result<Vec<ModelCall>, ModelError> {
@@ -510,14 +580,6 @@ impl ReadModel for DynamoModel {
             .collect::<Result<Vec<ModelCall>, _>>()?;
         calls.sort_by(|a, b| (a.started_at, &a.contact_id).cmp(&(b.started_at, &b.contact_id)));
         Ok(calls)
-    }
-
-    async fn repeat_callers(&self, days: DayRange) -> Result<Vec<CallerDay>, ModelError> {
-        self.query_partitions(self.partitions(days, repeat_pk))
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
     }
 
     fn describe(&self) -> String {
