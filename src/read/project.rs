@@ -77,6 +77,9 @@ pub enum QuestionField {
     No,
     Exits,
     Hangups,
+    /// Calls the model holds `open` while this question is pending: readers count them as
+    /// hang-ups here once they are silent for longer than the abandon threshold.
+    Open,
 }
 
 impl QuestionField {
@@ -87,6 +90,7 @@ impl QuestionField {
             QuestionField::No => "no",
             QuestionField::Exits => "exits",
             QuestionField::Hangups => "hangups",
+            QuestionField::Open => "open",
         }
     }
 }
@@ -117,6 +121,7 @@ impl Counter {
                 "no" => QuestionField::No,
                 "exits" => QuestionField::Exits,
                 "hangups" => QuestionField::Hangups,
+                "open" => QuestionField::Open,
                 _ => return None,
             };
             return Some(Counter::Question {
@@ -200,6 +205,7 @@ pub fn contribution(c: &ModelCall) -> Counts {
         let left = match c.status.as_str() {
             s if s == Outcome::Exited.as_str() => Some(QuestionField::Exits),
             "abandoned" => Some(QuestionField::Hangups),
+            "open" => Some(QuestionField::Open),
             _ => None,
         };
         if let Some(field) = left {

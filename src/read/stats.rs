@@ -4,7 +4,7 @@
 use super::{for_each_call, CallQuery, CallSummary, DayRange, Reader, Status};
 use crate::domain::{Outcome, Questionnaire};
 use crate::output::{write_table, Tabular};
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
@@ -80,6 +80,8 @@ pub struct StatsBuilder {
     count_repeats: bool,
     /// The newest `updated_at` of the model's counters read (model path only).
     model_updated_at: Option<DateTime<Utc>>,
+    /// Open calls per day and pending question, from the model's counters.
+    open_pending: BTreeMap<(NaiveDate, usize, String), u64>,
 }
 
 impl StatsBuilder {
@@ -104,6 +106,7 @@ impl StatsBuilder {
             callers: HashMap::new(),
             count_repeats: true,
             model_updated_at: None,
+            open_pending: BTreeMap::new(),
         }
     }
 
@@ -187,6 +190,13 @@ impl StatsBuilder {
                 }
                 Some(Counter::RepeatCallers) => self.day(day).repeat_callers += n,
                 Some(Counter::RepeatCalls) => self.day(day).repeat_calls += n,
+                Some(Counter::Question {
+                    index,
+                    id,
+                    field: QuestionField::Open,
+                }) => {
+                    *self.open_pending.entry((day, index, id)).or_insert(0) += n;
+                }
                 Some(Counter::Question { index, id, field }) => {
                     let q = self.question(index, &id);
                     *match field {
@@ -195,6 +205,7 @@ impl StatsBuilder {
                         QuestionField::No => &mut q.no,
                         QuestionField::Exits => &mut q.exits,
                         QuestionField::Hangups => &mut q.hangups,
+                        QuestionField::Open => unreachable!("matched above"),
                     } += n;
                 }
                 // A counter this build does not know (a newer projector's): not shown.
@@ -212,6 +223,24 @@ impl StatsBuilder {
         row.abandoned += 1;
         if let Some((index, id)) = &call.pending {
             self.question(*index, id).hangups += 1;
+        }
+    }
+
+    /// Every call the model holds open on `day` has been silent for longer than the abandon
+    /// threshold (the reader knows it from the counters' `updated_at`): all of them count
+    /// as abandoned, hung up at their pending question, from the counters alone.
+    pub fn all_open_stale(&mut self, day: NaiveDate) {
+        let row = self.day(day);
+        row.abandoned += row.open;
+        row.open = 0;
+        let pending: Vec<((usize, String), u64)> = self
+            .open_pending
+            .range((day, 0, String::new())..)
+            .take_while(|((d, _, _), _)| *d == day)
+            .map(|((_, i, id), n)| ((*i, id.clone()), *n))
+            .collect();
+        for ((index, id), n) in pending {
+            self.question(index, &id).hangups += n;
         }
     }
 
@@ -306,6 +335,9 @@ pub async fn stats(
     Ok(b.finish())
 }
 
+/// How far the clocks of the Lambda (events' `at`) and the projector may disagree.
+pub const CLOCK_MARGIN_SECONDS: i64 = 60;
+
 /// Statistics of `query`'s days from the read model: the counters of every day and shard
 /// (days x shards items, whatever the number of calls), the open calls (to count those
 /// silent for longer than the abandon threshold as abandoned, as the events path does) and
@@ -322,15 +354,39 @@ pub async fn stats_from_model(
     };
     let mut b = StatsBuilder::new(query.days);
     let items = model.day_items(query.days).await.map_err(err)?;
+    // The newest `updated_at` of each day's shards (`None`: a shard never said).
+    let mut updated_by_day: BTreeMap<NaiveDate, Option<DateTime<Utc>>> = BTreeMap::new();
     for day in &items.counts {
         b.add_counts(day.day, &day.counts);
         b.model_updated_at = b.model_updated_at.max(day.updated_at);
+        let e = updated_by_day.entry(day.day).or_insert(day.updated_at);
+        *e = match (*e, day.updated_at) {
+            (Some(a), Some(u)) => Some(a.max(u)),
+            _ => None,
+        };
     }
     // A model with no counters for the range still says the range has no calls.
     b.count_repeats = false;
-    for open in &items.open {
-        if query.now - open.last_at > query.abandon_after {
-            b.add_stale_open(open);
+    // Calls held open: a call's last event was projected before the projector last changed
+    // its day's counters (`updated_at`), so when that is longer ago than the abandon
+    // threshold (and a margin for the clocks), every open call of the day is stale, and the
+    // counters say where they stopped. Only the other days' open calls are read.
+    for (day, updated) in &updated_by_day {
+        let all_stale = updated.is_some_and(|u| {
+            query.now - query.abandon_after > u + Duration::seconds(CLOCK_MARGIN_SECONDS)
+        });
+        if all_stale {
+            b.all_open_stale(*day);
+        } else {
+            let one = DayRange {
+                from: *day,
+                to: *day,
+            };
+            for open in model.open_calls(one).await.map_err(err)? {
+                if query.now - open.last_at > query.abandon_after {
+                    b.add_stale_open(&open);
+                }
+            }
         }
     }
     for caller in &items.repeat_callers {

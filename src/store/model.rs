@@ -181,11 +181,11 @@ pub enum ModelError {
     Corrupt(String),
 }
 
-/// What a day's figures are read from: counters, open calls, repeat callers.
+/// What a day's figures are read from: counters and repeat callers (open calls are read
+/// apart, and only for days where they may matter).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DayItems {
     pub counts: Vec<DayCounts>,
-    pub open: Vec<OpenCall>,
     pub repeat_callers: Vec<CallerDay>,
 }
 
@@ -210,12 +210,11 @@ pub trait ReadModel: Send + Sync {
     async fn calls(&self, days: DayRange) -> Result<Vec<ModelCall>, ModelError>;
     /// Callers with more than one call on a day of `days`.
     async fn repeat_callers(&self, days: DayRange) -> Result<Vec<CallerDay>, ModelError>;
-    /// Counters, open calls and repeat callers of `days` at once (adapters that keep them
-    /// together read them in one pass).
+    /// Counters and repeat callers of `days` at once (adapters that keep them together
+    /// read them in one pass).
     async fn day_items(&self, days: DayRange) -> Result<DayItems, ModelError> {
         Ok(DayItems {
             counts: self.day_counts(days).await?,
-            open: self.open_calls(days).await?,
             repeat_callers: self.repeat_callers(days).await?,
         })
     }
@@ -277,9 +276,7 @@ impl ModelData {
         for (name, d) in &c.delta {
             *day.counts.entry(name.clone()).or_insert(0) += d;
         }
-        if !c.delta.is_empty() {
-            day.updated_at = Some(c.at);
-        }
+        day.updated_at = Some(c.at);
         match c.open {
             Some(o) => {
                 self.open.insert(slot.clone(), o);

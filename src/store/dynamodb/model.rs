@@ -10,15 +10,16 @@
 //! |-----------------|---------------------------|----------------------------|-------|
 //! | call summary    | `call#DAY#SHARD`          | `STARTED_AT#CONTACT_ID`    | [`ModelCall`] as plain attributes |
 //! | day counters    | `day#DAY#SHARD`           | `counts`                   | one number attribute per counter, `c|NAME`; `updated_at` |
-//! | open call       | `day#DAY#SHARD`           | `open#STARTED_AT#CONTACT_ID` | [`OpenCall`] |
+//! | open call       | `open#DAY#SHARD`          | `STARTED_AT#CONTACT_ID`    | [`OpenCall`] |
 //! | repeat caller   | `day#DAY#SHARD(HASH)`     | `repeat#HASH`              | [`CallerDay`], once it has 2+ calls |
 //! | caller's day    | `caller#DAY#SHARD(HASH)`  | `HASH`                     | [`CallerDay`] |
 //!
 //! `DAY` is the UTC day the call started, `SHARD` FNV-1a of the contact id (or caller hash)
 //! modulo the by-day index's `day_shards`: a busy day's writes spread over that many
 //! partitions, and a reader of a day's figures runs one `Query` per shard, which returns
-//! the shard's counters, open calls and repeat callers together: days x shards requests
-//! whatever the number of calls (more only when one partition's items pass 1 MB).
+//! the shard's counters and repeat callers together: days x shards requests whatever the
+//! number of calls (more only when one partition's items pass 1 MB). Open calls are read
+//! only for days whose open calls may not all be stale yet (today's, in practice).
 //!
 //! A [`Commit`] is one `TransactWriteItems`
 //! (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html>):
@@ -54,8 +55,6 @@ pub const COUNTER_PREFIX: &str = "c|";
 const UPDATED_AT: &str = "updated_at";
 /// Sort key of a counters item.
 const COUNTS_SK: &str = "counts";
-/// Sort key prefix of an open call in its day partition.
-const OPEN_SK_PREFIX: &str = "open#";
 /// Sort key prefix of a repeat caller in its day partition.
 const REPEAT_SK_PREFIX: &str = "repeat#";
 /// Queries or batch reads in flight at once when reading a range.
@@ -97,8 +96,10 @@ fn day_pk(day: NaiveDate, shard: u32) -> String {
     format!("day#{day}#{shard}")
 }
 
-fn open_sk(key: &CallKey) -> String {
-    format!("{OPEN_SK_PREFIX}{}", call_sk(key))
+/// Open calls have a partition of their own: readers of a day whose open calls are all
+/// stale (see `crate::read::stats::stats_from_model`) never read them.
+fn open_pk(day: NaiveDate, shard: u32) -> String {
+    format!("open#{day}#{shard}")
 }
 
 fn repeat_sk(caller_hash: &str) -> String {
@@ -245,7 +246,7 @@ impl DynamoModel {
         }
         for o in data.open.values() {
             let key = CallKey::new(&o.contact_id, o.started_at, self.shards);
-            items.push(to_item(o, day_pk(key.day, key.shard), open_sk(&key))?);
+            items.push(to_item(o, open_pk(key.day, key.shard), call_sk(&key))?);
         }
         for d in data.counts.values() {
             let mut item = key(day_pk(d.day, d.shard), COUNTS_SK.to_string());
@@ -431,8 +432,9 @@ impl ReadModel for DynamoModel {
                 .put(put.build().map_err(build)?)
                 .build(),
         );
-        // The counters, moved by the difference.
-        if !c.delta.is_empty() {
+        // The counters, moved by the difference, and when (on every commit: readers rely on
+        // it to know that a day's open calls are all stale).
+        {
             let mut up = Update::builder().table_name(table).set_key(Some(key(
                 day_pk(c.key.day, c.key.shard),
                 COUNTS_SK.to_string(),
@@ -444,8 +446,13 @@ impl ReadModel for DynamoModel {
                     .expression_attribute_names(format!("#c{i}"), format!("{COUNTER_PREFIX}{name}"))
                     .expression_attribute_values(format!(":c{i}"), n(d));
             }
+            let add = if parts.is_empty() {
+                String::new()
+            } else {
+                format!("ADD {} ", parts.join(", "))
+            };
             up = up
-                .update_expression(format!("ADD {} SET #updated = :updated", parts.join(", ")))
+                .update_expression(format!("{add}SET #updated = :updated"))
                 .expression_attribute_names("#updated", UPDATED_AT)
                 .expression_attribute_values(":updated", s(ms(c.at)));
             items.push(
@@ -457,7 +464,7 @@ impl ReadModel for DynamoModel {
         // The open item, kept while the call is open.
         match (&c.open, c.was_open) {
             (Some(open), _) => {
-                let item = to_item(open, day_pk(c.key.day, c.key.shard), open_sk(&c.key))?;
+                let item = to_item(open, open_pk(c.key.day, c.key.shard), call_sk(&c.key))?;
                 items.push(
                     TransactWriteItem::builder()
                         .put(
@@ -475,7 +482,7 @@ impl ReadModel for DynamoModel {
                     .delete(
                         Delete::builder()
                             .table_name(table)
-                            .set_key(Some(key(day_pk(c.key.day, c.key.shard), open_sk(&c.key))))
+                            .set_key(Some(key(open_pk(c.key.day, c.key.shard), call_sk(&c.key))))
                             .build()
                             .map_err(build)?,
                     )
@@ -544,14 +551,18 @@ impl ReadModel for DynamoModel {
     }
 
     async fn open_calls(&self, days: DayRange) -> Result<Vec<OpenCall>, ModelError> {
-        Ok(self.day_items(days).await?.open)
+        self.query_partitions(self.partitions(days, open_pk))
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
     async fn repeat_callers(&self, days: DayRange) -> Result<Vec<CallerDay>, ModelError> {
         Ok(self.day_items(days).await?.repeat_callers)
     }
 
-    /// One Query per day and shard: counters, open calls and repeat callers together.
+    /// One Query per day and shard: counters and repeat callers together.
     async fn day_items(&self, days: DayRange) -> Result<DayItems, ModelError> {
         let mut out = DayItems::default();
         for item in self.query_partitions(self.partitions(days, day_pk)).await? {
@@ -561,8 +572,6 @@ impl ReadModel for DynamoModel {
             };
             if sk == COUNTS_SK {
                 out.counts.push(counts_from_item(&item)?);
-            } else if sk.starts_with(OPEN_SK_PREFIX) {
-                out.open.push(from_item(item)?);
             } else if sk.starts_with(REPEAT_SK_PREFIX) {
                 out.repeat_callers.push(from_item(item)?);
             }
