@@ -486,20 +486,7 @@ fn chromium() -> String {
 fn the_report_draws_its_charts_in_a_browser() {
     let browser = chromium();
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = format!("file:{}", dir.path().join("events.jsonl").display());
-    ok(triage(
-        &store,
-        &[],
-        &[
-            "seed-demo",
-            "--calls",
-            "150",
-            "--days",
-            "3",
-            "--first-day",
-            FIRST_DAY,
-        ],
-    ));
+    let store = seeded_log(dir.path(), "150", "3", FIRST_DAY);
     let page = dir.path().join("report.html");
     let page_s = page.display().to_string();
     let (_, err) = ok(triage(
@@ -581,40 +568,8 @@ fn the_report_draws_its_charts_in_a_browser() {
         .sum();
     let nq = st["questions"].as_array().expect("questions").len();
 
-    let profile = tempfile::tempdir().expect("profile dir");
-    let out = Command::new(&browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{page_s}"))
-        .output()
-        .expect("run chromium");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let attr = |name: &str| -> usize {
-        let key = format!("{name}=\"");
-        let start = dom
-            .find(&key)
-            .unwrap_or_else(|| panic!("no {name} in the DOM: the script did not run"))
-            + key.len();
-        dom[start..]
-            .split('"')
-            .next()
-            .and_then(|n| n.parse().ok())
-            .expect("a number")
-    };
+    let dom = render_page(&browser, &page, &dir.path().join("report.png"));
+    let attr = |name: &str| dom_number(&dom, name);
     assert!(want_day_bars >= 3);
     assert_eq!(attr("data-day-bars"), want_day_bars);
     assert_eq!(attr("data-yes-bars"), nq);
@@ -794,6 +749,26 @@ async fn export_streams_rows_while_the_index_is_still_being_read() {
     );
 }
 
+/// A local log in `dir` with `calls` demo calls over `days` days from `first_day`: its
+/// `--store` spec.
+fn seeded_log(dir: &std::path::Path, calls: &str, days: &str, first_day: &str) -> String {
+    let store = format!("file:{}", dir.join("events.jsonl").display());
+    ok(triage(
+        &store,
+        &[],
+        &[
+            "seed-demo",
+            "--calls",
+            calls,
+            "--days",
+            days,
+            "--first-day",
+            first_day,
+        ],
+    ));
+    store
+}
+
 /// The page as headless Chromium lays it out in a window of a laptop's size: its DOM after
 /// the script ran, and a screenshot of that window (`shot`).
 fn render_page(browser: &str, page: &std::path::Path, shot: &std::path::Path) -> String {
@@ -844,20 +819,7 @@ fn dom_number(dom: &str, name: &str) -> usize {
 fn the_report_day_axis_stays_readable_at_31_and_92_days() {
     let browser = chromium();
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = format!("file:{}", dir.path().join("events.jsonl").display());
-    ok(triage(
-        &store,
-        &[],
-        &[
-            "seed-demo",
-            "--calls",
-            "400",
-            "--days",
-            "92",
-            "--first-day",
-            "2026-01-01",
-        ],
-    ));
+    let store = seeded_log(dir.path(), "400", "92", "2026-01-01");
     for (to, days) in [("2026-01-31", 31usize), ("2026-04-02", 92)] {
         let page = dir.path().join(format!("report-{days}.html"));
         ok(triage(

@@ -368,6 +368,27 @@ fn counts_from_item(item: &Item) -> Result<DayCounts, ModelError> {
     })
 }
 
+/// A transaction's `Put` of `item`, on the condition that the item is as it was read:
+/// absent (`None`), or with number attribute `NAME` at the value read.
+fn put_if(
+    table: &str,
+    item: Item,
+    expected: Option<(&str, u64)>,
+) -> Result<TransactWriteItem, ModelError> {
+    let put = Put::builder().table_name(table).set_item(Some(item));
+    let put = match expected {
+        None => put
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", MODEL_PK),
+        Some((name, value)) => put
+            .condition_expression("#v = :v")
+            .expression_attribute_names("#v", name)
+            .expression_attribute_values(":v", n(value)),
+    };
+    let put = put.build().map_err(|e| corrupt("a model write", e))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
 /// A transaction that lost to another writer: a condition failed (the summary or the
 /// caller's day is not the one read) or another transaction held an item. Throttling or
 /// validation reasons are not conflicts.
@@ -413,25 +434,12 @@ impl ReadModel for DynamoModel {
         let build = |e: aws_sdk_dynamodb::error::BuildError| corrupt("a model write", e);
         let mut items = Vec::with_capacity(5);
         // The summary, if it is still the one read.
-        let mut put = Put::builder().table_name(table).set_item(Some(to_item(
-            &c.call,
-            call_pk(c.key.day, c.key.shard),
-            call_sk(&c.key),
-        )?));
-        put = match c.expected_seq {
-            None => put
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", MODEL_PK),
-            Some(seq) => put
-                .condition_expression("#ls = :ls")
-                .expression_attribute_names("#ls", "last_seq")
-                .expression_attribute_values(":ls", n(seq)),
-        };
-        items.push(
-            TransactWriteItem::builder()
-                .put(put.build().map_err(build)?)
-                .build(),
-        );
+        let item = to_item(&c.call, call_pk(c.key.day, c.key.shard), call_sk(&c.key))?;
+        items.push(put_if(
+            table,
+            item,
+            c.expected_seq.map(|seq| ("last_seq", seq)),
+        )?);
         // The counters, moved by the difference, and when (on every commit: readers rely on
         // it to know that a day's open calls are all stale).
         {
@@ -493,25 +501,12 @@ impl ReadModel for DynamoModel {
         // The caller's day, if its count is still the one read; a repeat caller's copy.
         if let Some(ch) = &c.caller {
             let pk = caller_pk(ch.new.day, ch.shard);
-            let mut put = Put::builder().table_name(table).set_item(Some(to_item(
-                &ch.new,
-                pk,
-                ch.new.caller_hash.clone(),
-            )?));
-            put = match ch.expected_calls {
-                None => put
-                    .condition_expression("attribute_not_exists(#pk)")
-                    .expression_attribute_names("#pk", MODEL_PK),
-                Some(calls) => put
-                    .condition_expression("#n = :n")
-                    .expression_attribute_names("#n", "calls")
-                    .expression_attribute_values(":n", n(calls)),
-            };
-            items.push(
-                TransactWriteItem::builder()
-                    .put(put.build().map_err(build)?)
-                    .build(),
-            );
+            let item = to_item(&ch.new, pk, ch.new.caller_hash.clone())?;
+            items.push(put_if(
+                table,
+                item,
+                ch.expected_calls.map(|n| ("calls", n)),
+            )?);
             if ch.new.calls > 1 {
                 let item = to_item(
                     &ch.new,
