@@ -448,7 +448,16 @@ async fn projector_on_the_tables_stream() {
         .expect("embedded")
         .retain(|m| m.operation() != "UpdateTimeToLive");
     migrate_test_table(&client, &table, &migrations).await;
-    let store = DynamoStore::connect(table.clone(), DynamoOptions::default(), None)
+    // The stream's engine slows the table's writes (LocalStack's most, with the other tests
+    // running): the seeding store waits longer than the Lambda's 1 s / 2.5 s.
+    let opts = DynamoOptions {
+        limits: connect_triage::store::dynamodb::SdkLimits {
+            attempt_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(30),
+        },
+        ..DynamoOptions::default()
+    };
+    let store = DynamoStore::connect(table.clone(), opts, None)
         .await
         .expect("store");
     let store = Arc::new(store);
