@@ -480,9 +480,44 @@ async fn projector_on_the_tables_stream() {
     } else {
         600
     };
-    let mut seeding = Some(tokio::spawn(seed(store.clone(), calls, 23)));
+    // LocalStack's stream starts a moment after UpdateTable turns it on, and writes made
+    // before that never reach it: seed only once a probe item (a `#` key, which the
+    // projector skips) has come through.
     let mut tail = StreamTail::new(&table).await;
     let mut records: Vec<Value> = Vec::new();
+    let probe_deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        client
+            .put_item()
+            .table_name(&table)
+            .item(
+                "contact_id",
+                aws_sdk_dynamodb::types::AttributeValue::S("#probe".into()),
+            )
+            .item(
+                "seq",
+                aws_sdk_dynamodb::types::AttributeValue::N(n.to_string()),
+            )
+            .send()
+            .await
+            .expect("probe item");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let got = tail.poll().await;
+        let through = got
+            .iter()
+            .any(|r| r["dynamodb"]["Keys"]["contact_id"]["S"] == "#probe");
+        records.extend(got);
+        if through {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < probe_deadline,
+            "the table's stream carried nothing after 60 s"
+        );
+    }
+    let mut seeding = Some(tokio::spawn(seed(store.clone(), calls, 23)));
     let mut delivered = 0usize;
     let mut batches = 0usize;
     let mut total: Option<usize> = None;
