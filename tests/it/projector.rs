@@ -277,6 +277,7 @@ struct StreamTail {
     streams: aws_sdk_dynamodbstreams::Client,
     arn: String,
     iterators: std::collections::HashMap<String, Option<String>>,
+    seen: std::collections::HashSet<String>,
 }
 
 impl StreamTail {
@@ -303,6 +304,7 @@ impl StreamTail {
             streams: aws_sdk_dynamodbstreams::Client::new(&config),
             arn,
             iterators: Default::default(),
+            seen: Default::default(),
         }
     }
 
@@ -341,7 +343,11 @@ impl StreamTail {
         }
         let mut records = Vec::new();
         for it in self.iterators.values_mut() {
-            while let Some(current) = it.clone() {
+            // At most 20 reads a shard a poll: LocalStack can answer an open shard's
+            // iterator with the same records again and again.
+            let mut reads = 0;
+            while let Some(current) = it.clone().filter(|_| reads < 20) {
+                reads += 1;
                 let out = self
                     .streams
                     .get_records()
@@ -352,7 +358,17 @@ impl StreamTail {
                     .expect("GetRecords");
                 let got = out.records.unwrap_or_default();
                 let empty = got.is_empty();
-                records.extend(got.iter().map(|r| lambda_record(r, &self.arn)));
+                // Each record once, by its sequence number.
+                for r in &got {
+                    let seq = r
+                        .dynamodb
+                        .as_ref()
+                        .and_then(|d| d.sequence_number.clone())
+                        .unwrap_or_default();
+                    if self.seen.insert(seq) {
+                        records.push(lambda_record(r, &self.arn));
+                    }
+                }
                 *it = out.next_shard_iterator;
                 if empty {
                     break;
