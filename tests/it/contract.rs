@@ -5,7 +5,6 @@
 //! ([`run_all`]; the file store's whole-log test does).
 
 use crate::helpers::{answered, answers, contact, dynamodb_store, every_kind, started};
-use connect_triage::settings::dynamodb_client_from_env as client_from_env;
 use connect_triage::store::dynamodb::{DynamoOptions, DynamoStore};
 use connect_triage::store::file::FileStore;
 use connect_triage::store::memory::MemoryStore;
@@ -106,7 +105,7 @@ async fn dynamodb_subject() -> Subject {
         .await
         .clone();
     // As `DynamoStore::open` makes it: appends on the direct path (src/store/dynamodb/direct.rs).
-    let store = DynamoStore::connect(table, DynamoOptions::default(), None)
+    let store = DynamoStore::connect(table, contract_options(), None)
         .await
         .expect("a DynamoDB store");
     assert!(
@@ -126,11 +125,27 @@ async fn dynamodb_sdk_subject() -> Subject {
         .get_or_init(|| async { dynamodb_store().await.1 })
         .await
         .clone();
-    let store = DynamoStore::new(client_from_env().await, table, DynamoOptions::default());
+    let limits = contract_options().limits;
+    let client = connect_triage::store::dynamodb::client(&limits).await;
+    let store = DynamoStore::new(client, table, contract_options());
     assert!(store.direct_client().await.is_none(), "the SDK writes");
     Subject {
         store: Arc::new(store),
         log: None,
+    }
+}
+
+/// The contract is about what is stored, not how fast: fifty concurrent transactions on
+/// LocalStack, while the rest of the suite runs, took longer than the Lambda's 1 s attempt
+/// limit (CI, 2026-12-02). The time limits and what a timeout does are the fault tests'
+/// (tests/it/faults.rs), on the Lambda's own limits.
+fn contract_options() -> DynamoOptions {
+    DynamoOptions {
+        limits: connect_triage::store::dynamodb::SdkLimits {
+            attempt_timeout: std::time::Duration::from_secs(10),
+            operation_timeout: std::time::Duration::from_secs(30),
+        },
+        ..DynamoOptions::default()
     }
 }
 
