@@ -9,6 +9,7 @@
 //! Calls are streamed in `started_at` order through bounded channels, and their events are
 //! loaded a few at a time ([`LOAD_AHEAD`]), so memory stays constant whatever the range.
 
+pub mod athena;
 pub mod calls;
 pub mod export;
 pub mod project;

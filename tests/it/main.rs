@@ -4,6 +4,7 @@
 //! of its own on first use, stopped when it ends (`ddb_local`), so a bare `cargo test` works.
 
 mod analytics;
+mod athena;
 mod bounds;
 mod call;
 mod cli;

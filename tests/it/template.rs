@@ -622,10 +622,17 @@ fn the_function_may_only_load_and_append_events() {
 }
 
 #[test]
-fn analysts_may_read_the_table_its_indexes_and_the_read_model_only() {
+fn analysts_may_read_the_table_its_indexes_the_model_and_the_exports_only() {
     let t = template();
     let policy = &resource(&t, "AnalystsReadPolicy")["Properties"]["PolicyDocument"];
-    let (actions, resources) = actions_and_resources(&statements(policy));
+    let all = statements(policy);
+    let sids: Vec<&str> = all.iter().map(|s| s["Sid"].as_str().unwrap()).collect();
+    let (dynamodb, athena): (Vec<&Value>, Vec<&Value>) = all.iter().partition(|s| {
+        ["ReadEvents", "ReadTheModel", "DecryptEventsThroughDynamoDB"]
+            .contains(&s["Sid"].as_str().unwrap())
+    });
+    assert_eq!(dynamodb.len(), 3, "{sids:?}");
+    let (actions, resources) = actions_and_resources(&dynamodb);
     let expected: BTreeSet<String> = [
         "dynamodb:Query",
         "dynamodb:GetItem",
@@ -644,6 +651,134 @@ fn analysts_may_read_the_table_its_indexes_and_the_read_model_only() {
             json!({"Fn::GetAtt": ["EventsKey", "Arn"]}),
         ]
     );
+    // The Athena path: read-only on the catalog and the exports; writes only the workgroup's
+    // results; nothing that changes the catalog, the table or the exports.
+    let (actions, resources) = actions_and_resources(&athena);
+    for a in &actions {
+        let service = a.split(':').next().unwrap();
+        assert!(
+            ["athena", "glue", "s3", "kms"].contains(&service),
+            "{a} on the Athena path"
+        );
+        if service == "glue" {
+            assert!(
+                a.starts_with("glue:Get") || a.starts_with("glue:BatchGet"),
+                "{a}"
+            );
+        }
+    }
+    for a in [
+        "dynamodb:ExportTableToPointInTime",
+        "s3:DeleteObject",
+        "glue:CreateTable",
+    ] {
+        assert!(!actions.contains(a), "analysts may not {a}");
+    }
+    let put = athena
+        .iter()
+        .find(|s| list(&s["Action"]).contains(&json!("s3:PutObject")))
+        .expect("results are written");
+    assert_eq!(
+        list(&put["Resource"]),
+        [json!({"Fn::Sub": "${ExportBucket.Arn}/athena-results/*"})]
+    );
+    assert!(resources.contains(&json!({"Fn::Sub": "${ExportBucket.Arn}/events/*"})));
+    let kms = athena
+        .iter()
+        .find(|s| s["Sid"] == "UseTheKeyThroughS3")
+        .expect("the key through S3");
+    assert_eq!(
+        kms["Condition"]["StringEquals"]["kms:ViaService"],
+        json!({"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"})
+    );
+}
+
+/// The Athena path: exports encrypted with the events' key, private, kept no longer than
+/// asked; the Glue tables where the export commands of the README put the files; a named
+/// query per file of athena/, text for text.
+#[test]
+fn exports_go_to_a_private_encrypted_bucket_that_athena_reads() {
+    let t = template();
+    let bucket = &resource(&t, "ExportBucket")["Properties"];
+    let sse = &bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0];
+    assert_eq!(
+        sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
+        "aws:kms"
+    );
+    assert_eq!(
+        sse["ServerSideEncryptionByDefault"]["KMSMasterKeyID"],
+        json!({"Fn::GetAtt": ["EventsKey", "Arn"]})
+    );
+    let block = &bucket["PublicAccessBlockConfiguration"];
+    for k in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[k], true, "{k}");
+    }
+    let rules = bucket["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .unwrap();
+    let exports = rules
+        .iter()
+        .find(|r| r["Prefix"] == "events/")
+        .expect("a lifecycle rule for the exports");
+    assert_eq!(
+        exports["ExpirationInDays"],
+        json!({"Ref": "ExportRetentionDays"})
+    );
+    let policy = &resource(&t, "ExportBucketPolicy")["Properties"]["PolicyDocument"];
+    assert_eq!(
+        policy["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"],
+        "false"
+    );
+
+    let full = &resource(&t, "EventsFullExportTable")["Properties"]["TableInput"];
+    assert_eq!(full["Name"], "events_full");
+    assert_eq!(
+        full["StorageDescriptor"]["Location"],
+        json!({"Fn::Sub": "s3://${ExportBucket}/events/full/AWSDynamoDB/"})
+    );
+    let inc = &resource(&t, "EventsIncrementalExportTable")["Properties"]["TableInput"];
+    assert_eq!(inc["Name"], "events_incremental");
+    assert_eq!(
+        inc["Parameters"]["storage.location.template"],
+        json!({"Fn::Sub": "s3://${ExportBucket}/events/incremental/${!export_window}/AWSDynamoDB/data/"})
+    );
+    let serde = |t: &Value| t["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].clone();
+    assert_eq!(serde(full), "org.openx.data.jsonserde.JsonSerDe");
+    assert_eq!(serde(inc), "org.openx.data.jsonserde.JsonSerDe");
+    let wg = &resource(&t, "AnalyticsWorkGroup")["Properties"]["WorkGroupConfiguration"];
+    assert_eq!(wg["EnforceWorkGroupConfiguration"], true);
+    assert_eq!(
+        wg["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"],
+        "SSE_KMS"
+    );
+
+    let resources = t["Resources"].as_object().unwrap();
+    let named: BTreeMap<String, String> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::Athena::NamedQuery")
+        .map(|r| {
+            (
+                r["Properties"]["Name"].as_str().unwrap().to_string(),
+                r["Properties"]["QueryString"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let files = connect_triage::read::athena::files();
+    assert_eq!(named.len(), files.len());
+    for (path, sql) in files {
+        let stem = Path::new(&path)
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(named.get(&stem), Some(&sql), "the named query {stem}");
+    }
 }
 
 #[test]

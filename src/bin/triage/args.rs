@@ -189,6 +189,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Source::Model)]
         source: Source,
     },
+    /// The Athena views over DynamoDB's exports to S3 (triage_questions, triage_events,
+    /// triage_calls, triage_answers: the rows of `export`) and the README's queries, as
+    /// SQL. With --out DIR, one file each (DIR/views/NN_NAME.sql, DIR/queries/NAME.sql);
+    /// otherwise all on stdout, each statement ended by `;`. Run the views in order once.
+    AthenaSql {
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// SYNTHETIC demo data: plays N made-up calls through the real Lambda turn, spread over
     /// D past days. Contact ids start with `demo-`. Never run it against production.
     SeedDemo {

@@ -124,6 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             progress_every,
             source,
         } => verbs::report(&ctx, &range, &out, progress_every, source).await,
+        Command::AthenaSql { out } => verbs::athena_sql(out.as_deref()),
         Command::SeedDemo {
             calls,
             days,

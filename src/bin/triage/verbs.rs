@@ -524,6 +524,32 @@ pub async fn report(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `triage athena-sql`: the views and queries of the Athena path, to files or stdout.
+pub fn athena_sql(out: Option<&Path>) -> Result<ExitCode> {
+    use connect_triage::read::athena::files;
+    match out {
+        Some(dir) => {
+            for (path, sql) in files() {
+                let path = dir.join(path);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("creating {}", parent.display()))?;
+                }
+                std::fs::write(&path, sql)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("wrote {}", path.display());
+            }
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            for (_, sql) in files() {
+                writeln!(stdout, "{};\n", sql.trim_end())?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `triage seed-demo`: SYNTHETIC calls through the real turn.
 pub async fn seed_demo_calls(
     ctx: &Ctx,
