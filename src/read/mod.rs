@@ -221,6 +221,9 @@ pub struct CallQuery {
     pub now: DateTime<Utc>,
     /// A call with no conclusion this long after its last event is abandoned.
     pub abandon_after: Duration,
+    /// How many repeat callers `stats` lists, most calls first (the day rows count them
+    /// all): what keeps the model path's memory flat at any number of callers.
+    pub top_callers: usize,
 }
 
 impl CallQuery {
@@ -230,6 +233,7 @@ impl CallQuery {
             caller_hash: None,
             now: Utc::now(),
             abandon_after: Duration::minutes(i64::from(DEFAULT_ABANDON_MINUTES)),
+            top_callers: crate::store::model::DEFAULT_TOP_CALLERS,
         }
     }
 }

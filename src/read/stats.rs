@@ -62,7 +62,8 @@ pub struct Stats {
     pub days: Vec<DayRow>,
     pub questions: Vec<QuestionRow>,
     /// Callers (keyed hashes) with more than one call on one day, one row per caller and
-    /// day, most calls first.
+    /// day, most calls first (ties: earlier day, lower hash), at most the query's
+    /// `top_callers` (`--top-callers`, default 100); the day rows count every one.
     pub repeat_callers: Vec<CallerRow>,
 }
 
@@ -82,6 +83,8 @@ pub struct StatsBuilder {
     model_updated_at: Option<DateTime<Utc>>,
     /// Open calls per day and pending question, from the model's counters.
     open_pending: BTreeMap<(NaiveDate, usize, String), u64>,
+    /// How many repeat callers to list.
+    top_callers: usize,
 }
 
 impl StatsBuilder {
@@ -107,7 +110,14 @@ impl StatsBuilder {
             count_repeats: true,
             model_updated_at: None,
             open_pending: BTreeMap::new(),
+            top_callers: crate::store::model::DEFAULT_TOP_CALLERS,
         }
+    }
+
+    /// Lists at most `n` repeat callers.
+    pub fn top_callers(mut self, n: usize) -> StatsBuilder {
+        self.top_callers = n;
+        self
     }
 
     fn day(&mut self, day: NaiveDate) -> &mut DayRow {
@@ -276,24 +286,29 @@ impl StatsBuilder {
                 }
             }
         }
-        let mut repeat_callers: Vec<CallerRow> = self
-            .callers
+        let mut best = crate::store::model::TopCallers::new(self.top_callers);
+        for ((caller_hash, day), (calls, first, last)) in self.callers {
+            if calls > 1 {
+                best.offer(crate::store::model::CallerDay {
+                    day,
+                    caller_hash,
+                    calls,
+                    first,
+                    last,
+                });
+            }
+        }
+        let repeat_callers: Vec<CallerRow> = best
+            .into_sorted()
             .into_iter()
-            .filter(|(_, (n, _, _))| *n > 1)
-            .map(|((h, day), (n, first, last))| CallerRow {
-                caller_hash: h,
-                day: day.format("%Y-%m-%d").to_string(),
-                calls: n,
-                first: t(first),
-                last: t(last),
+            .map(|c| CallerRow {
+                caller_hash: c.caller_hash,
+                day: c.day.format("%Y-%m-%d").to_string(),
+                calls: c.calls,
+                first: t(c.first),
+                last: t(c.last),
             })
             .collect();
-        repeat_callers.sort_by(|a, b| {
-            b.calls
-                .cmp(&a.calls)
-                .then_with(|| a.day.cmp(&b.day))
-                .then_with(|| a.caller_hash.cmp(&b.caller_hash))
-        });
         let questions = self
             .questions
             .into_values()
@@ -323,7 +338,7 @@ pub async fn stats(
     query: &CallQuery,
     mut progress: impl FnMut(u64),
 ) -> Result<Stats, super::ReadError> {
-    let mut b = StatsBuilder::new(query.days);
+    let mut b = StatsBuilder::new(query.days).top_callers(query.top_callers);
     let mut n = 0u64;
     for_each_call(reader, query, |s, _| {
         b.add(&s);
@@ -352,8 +367,11 @@ pub async fn stats_from_model(
         model: model.describe(),
         source,
     };
-    let mut b = StatsBuilder::new(query.days);
-    let items = model.day_items(query.days).await.map_err(err)?;
+    let mut b = StatsBuilder::new(query.days).top_callers(query.top_callers);
+    let items = model
+        .day_items(query.days, query.top_callers)
+        .await
+        .map_err(err)?;
     // The newest `updated_at` of each day's shards (`None`: a shard never said).
     let mut updated_by_day: BTreeMap<NaiveDate, Option<DateTime<Utc>>> = BTreeMap::new();
     for day in &items.counts {

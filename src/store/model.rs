@@ -142,6 +142,65 @@ pub struct CallerDay {
     pub last: DateTime<Utc>,
 }
 
+/// How many repeat callers `triage stats` lists by default (the day rows count all of them).
+pub const DEFAULT_TOP_CALLERS: usize = 100;
+
+/// The `n` caller-days with the most calls (ties: earlier day, then lower hash first), kept
+/// as they come in: memory O(n) whatever the number of callers.
+#[derive(Debug)]
+pub struct TopCallers {
+    n: usize,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<RankedCaller>>,
+}
+
+/// A caller-day ordered by rank: more calls first, then the earlier day, then the hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RankedCaller(CallerDay);
+
+impl Ord for RankedCaller {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Greater = ranks higher.
+        self.0
+            .calls
+            .cmp(&other.0.calls)
+            .then_with(|| other.0.day.cmp(&self.0.day))
+            .then_with(|| other.0.caller_hash.cmp(&self.0.caller_hash))
+    }
+}
+
+impl PartialOrd for RankedCaller {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl TopCallers {
+    pub fn new(n: usize) -> TopCallers {
+        TopCallers {
+            n,
+            heap: std::collections::BinaryHeap::with_capacity(n.min(4096) + 1),
+        }
+    }
+
+    /// Offers one caller-day; kept if it ranks among the `n` best so far.
+    pub fn offer(&mut self, c: CallerDay) {
+        if self.n == 0 {
+            return;
+        }
+        self.heap.push(std::cmp::Reverse(RankedCaller(c)));
+        if self.heap.len() > self.n {
+            self.heap.pop();
+        }
+    }
+
+    /// The kept caller-days, best first.
+    pub fn into_sorted(self) -> Vec<CallerDay> {
+        let mut v: Vec<RankedCaller> = self.heap.into_iter().map(|r| r.0).collect();
+        v.sort_by(|a, b| b.cmp(a));
+        v.into_iter().map(|r| r.0).collect()
+    }
+}
+
 /// The change to the caller's day that a new call makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallerChange {
@@ -210,12 +269,16 @@ pub trait ReadModel: Send + Sync {
     async fn calls(&self, days: DayRange) -> Result<Vec<ModelCall>, ModelError>;
     /// Callers with more than one call on a day of `days`.
     async fn repeat_callers(&self, days: DayRange) -> Result<Vec<CallerDay>, ModelError>;
-    /// Counters and repeat callers of `days` at once (adapters that keep them together
-    /// read them in one pass).
-    async fn day_items(&self, days: DayRange) -> Result<DayItems, ModelError> {
+    /// Counters of `days` and their `top` repeat callers ([`TopCallers`]) at once (adapters
+    /// that keep them together read them in one pass, in memory bounded by `top`).
+    async fn day_items(&self, days: DayRange, top: usize) -> Result<DayItems, ModelError> {
+        let mut best = TopCallers::new(top);
+        for c in self.repeat_callers(days).await? {
+            best.offer(c);
+        }
         Ok(DayItems {
             counts: self.day_counts(days).await?,
-            repeat_callers: self.repeat_callers(days).await?,
+            repeat_callers: best.into_sorted(),
         })
     }
     /// Makes what was committed durable, for adapters that buffer (the file model).
@@ -493,5 +556,54 @@ impl ReadModel for FileModel {
     }
     fn describe(&self) -> String {
         format!("file:{}", self.path.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn caller(day: u32, hash: &str, calls: u64) -> CallerDay {
+        let at = Utc
+            .with_ymd_and_hms(2026, 3, day, 10, 0, 0)
+            .single()
+            .unwrap_or_default();
+        CallerDay {
+            day: at.date_naive(),
+            caller_hash: hash.into(),
+            calls,
+            first: at,
+            last: at,
+        }
+    }
+
+    /// The bounded collector keeps what sorting everything and cutting would keep.
+    #[test]
+    fn top_callers_are_the_head_of_the_whole_ranking() {
+        let mut all = Vec::new();
+        for i in 0..500u64 {
+            let day = 1 + (i * 7 % 5) as u32;
+            all.push(caller(
+                day,
+                &format!("h{:03}", (i * 37) % 211),
+                2 + (i * 13) % 9,
+            ));
+        }
+        let mut sorted = all.clone();
+        sorted.sort_by(|a, b| {
+            b.calls
+                .cmp(&a.calls)
+                .then_with(|| a.day.cmp(&b.day))
+                .then_with(|| a.caller_hash.cmp(&b.caller_hash))
+        });
+        for n in [0, 1, 10, 100, 499, 500, 1000] {
+            let mut top = TopCallers::new(n);
+            for c in all.iter().rev() {
+                top.offer(c.clone());
+            }
+            let want: Vec<_> = sorted.iter().take(n).cloned().collect();
+            assert_eq!(top.into_sorted(), want, "top {n}");
+        }
     }
 }

@@ -22,6 +22,7 @@ mod localstack_hook;
 mod nagle;
 mod projector;
 mod props;
+mod questionnaire;
 mod races;
 mod round_trips;
 mod runtime_api;

@@ -3,6 +3,7 @@
 //! arguments (to [`Event::stamp`]). The contracts it implements (events, the turn rules)
 //! are written down in the repository's `docs/contracts.md`.
 
+pub mod check;
 pub mod decide;
 pub mod event;
 pub mod ids;

@@ -3,7 +3,6 @@
 //! is always read with the texts it was asked with.
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 use std::sync::OnceLock;
 
 /// The language a call is held in. Spanish is the seed's and the default.
@@ -53,6 +52,7 @@ impl std::fmt::Display for Lang {
 
 /// A text in every supported language.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Localized {
     pub es: String,
     pub en: String,
@@ -68,6 +68,7 @@ impl Localized {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Question {
     /// Stable id, recorded with every answer (`contact`, `breathing`, ...).
     pub id: String,
@@ -114,6 +115,7 @@ impl Question {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Texts {
     /// Appended to every question (the seed's `textEnd`).
     pub instructions: Localized,
@@ -131,6 +133,7 @@ pub struct Texts {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Questionnaire {
     pub id: String,
     pub version: u32,
@@ -157,38 +160,19 @@ pub enum QuestionnaireError {
 const EMBEDDED_COVID19_V1: &str = include_str!("covid19.v1.json");
 
 impl Questionnaire {
-    /// Parses and checks a questionnaire document.
+    /// Parses and checks a questionnaire document ([`crate::check::check`]: every problem,
+    /// joined, in the error).
     pub fn from_json(text: &str) -> Result<Questionnaire, QuestionnaireError> {
         let q: Questionnaire =
             serde_json::from_str(text).map_err(|e| QuestionnaireError::Json(e.to_string()))?;
-        q.validate()?;
+        if let Err(problems) = crate::check::check(text) {
+            let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            return Err(QuestionnaireError::Invalid(q.key(), all.join("; ")));
+        }
         for i in 0..q.questions.len() {
             q.prompts(i);
         }
         Ok(q)
-    }
-
-    fn validate(&self) -> Result<(), QuestionnaireError> {
-        let bad = |why: &str| Err(QuestionnaireError::Invalid(self.key(), why.to_string()));
-        if self.id.is_empty() {
-            return bad("id is empty");
-        }
-        if self.questions.is_empty() {
-            return bad("has no questions");
-        }
-        if self.questions.len() > 64 {
-            return bad("has more than 64 questions");
-        }
-        let mut seen = HashSet::new();
-        for q in &self.questions {
-            if q.id.is_empty() || !seen.insert(q.id.as_str()) {
-                return bad(&format!("question id {:?} is empty or repeated", q.id));
-            }
-        }
-        if self.monitor_threshold > self.hospital_threshold {
-            return bad("monitor_threshold is above hospital_threshold");
-        }
-        Ok(())
     }
 
     /// `id@version`, as shown to people.
@@ -275,7 +259,7 @@ mod tests {
             serde_json::from_str(EMBEDDED_COVID19_V1).expect("embedded json");
         doc["questions"][1]["id"] = "contact".into();
         let err = Questionnaire::from_json(&doc.to_string()).unwrap_err();
-        assert!(err.to_string().contains("repeated"), "{err}");
+        assert!(err.to_string().contains("also the id of"), "{err}");
     }
 
     #[test]

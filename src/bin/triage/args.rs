@@ -73,6 +73,9 @@ pub enum Command {
     /// run through the simulator first; one it does not bear out is refused. ARNs left out
     /// stay ${...} placeholders (named on stderr).
     ConnectTests(ConnectTestsArgs),
+    /// Questionnaires as data (docs/questionnaire.md, schemas/questionnaire.schema.json).
+    #[command(subcommand)]
+    Questionnaire(QuestionnaireCommand),
     /// One ContactFlowEvent JSON on stdin -> the Lambda's response JSON on stdout.
     Invoke,
     /// Create or update the DynamoDB table of --store dynamodb:TABLE by applying the
@@ -138,6 +141,10 @@ pub enum Command {
         /// number of calls); events: every call's events, folded on the spot.
         #[arg(long, value_enum, default_value_t = Source::Model)]
         source: Source,
+        /// List this many repeat callers, most calls on one day first (the day rows count
+        /// every repeat caller whatever this is).
+        #[arg(long, default_value_t = connect_triage::store::model::DEFAULT_TOP_CALLERS)]
+        top_callers: usize,
     },
     /// The read model (per-day counters and call summaries that `stats`, `report` and
     /// `calls` read). On AWS the projector function keeps it from the table's stream; the
@@ -210,6 +217,15 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+/// `triage questionnaire ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum QuestionnaireCommand {
+    /// Checks a questionnaire file and prints every problem with its JSON path, its line
+    /// and the fix (ids, translations, reachable outcomes, prompt lengths, unknown
+    /// fields). Exit 0 when it can be published, 1 when not.
+    Check { file: std::path::PathBuf },
 }
 
 /// The range of UTC days an analysts' verb reads.

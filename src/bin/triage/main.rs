@@ -77,6 +77,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             verbs::call(&ctx, call).await
         }
         Command::ConnectTests(args) => verbs::connect_tests(args).await,
+        Command::Questionnaire(args::QuestionnaireCommand::Check { file }) => {
+            verbs::questionnaire_check(&file)
+        }
         Command::Invoke => verbs::invoke(&ctx).await,
         Command::Migrate { dir } => verbs::migrate(&ctx, dir.as_deref()).await,
         Command::Loadtest {
@@ -104,7 +107,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             section,
             source,
-        } => verbs::stats(&ctx, &range, format, section, source).await,
+            top_callers,
+        } => verbs::stats(&ctx, &range, format, section, source, top_callers).await,
         Command::Project {
             rebuild,
             status: _,

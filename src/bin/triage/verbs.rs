@@ -347,11 +347,13 @@ pub async fn stats(
     format: Format,
     section: Section,
     source: Source,
+    top_callers: usize,
 ) -> Result<ExitCode> {
     if format == Format::Csv && section == Section::All {
         bail!("CSV holds one table: pick it with --section days|questions|callers");
     }
-    let query = query(range)?;
+    let mut query = query(range)?;
+    query.top_callers = top_callers;
     let reader = ctx.reader().await?;
     let stats = read_stats(&reader, &query, source, 0).await?;
     write_stats(&mut std::io::stdout().lock(), &stats, format, section)?;
@@ -522,6 +524,46 @@ pub async fn report(
         out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `triage questionnaire check FILE`: every problem, one a line, `FILE:LINE: PATH: ...`.
+pub fn questionnaire_check(file: &Path) -> Result<ExitCode> {
+    use connect_triage::domain::check::{check, MAX_DOCUMENT_BYTES};
+    let text = read_small(file, MAX_DOCUMENT_BYTES as u64, "questionnaire file")?;
+    match check(&text) {
+        Ok(q) => {
+            println!(
+                "{}: {} can be published: {} questions, es and en, hospital at {}, monitor at {}",
+                file.display(),
+                q.key(),
+                q.questions.len(),
+                q.hospital_threshold,
+                q.monitor_threshold
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            for p in &problems {
+                match p.line {
+                    Some(line) => eprintln!(
+                        "{}:{line}: {}: {}; {}",
+                        file.display(),
+                        p.path,
+                        p.what,
+                        p.fix
+                    ),
+                    None => eprintln!("{}: {}: {}; {}", file.display(), p.path, p.what, p.fix),
+                }
+            }
+            eprintln!(
+                "{}: {} problem{}: nothing can be published from it",
+                file.display(),
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// `triage athena-sql`: the views and queries of the Athena path, to files or stdout.

@@ -36,6 +36,7 @@ use super::{DynamoStore, Item, SdkLimits};
 use crate::store::index::DayRange;
 use crate::store::model::{
     CallKey, CallerDay, Commit, DayCounts, DayItems, ModelCall, ModelError, OpenCall, ReadModel,
+    TopCallers,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -178,6 +179,20 @@ impl DynamoModel {
     /// Every item of partition `pk`, page by page.
     async fn query_partition(&self, pk: String) -> Result<Vec<Item>, ModelError> {
         let mut items = Vec::new();
+        self.fold_partition(pk, |item| {
+            items.push(item);
+            Ok(())
+        })
+        .await?;
+        Ok(items)
+    }
+
+    /// Every item of partition `pk`, page by page, handed to `f` as each page arrives.
+    async fn fold_partition(
+        &self,
+        pk: String,
+        mut f: impl FnMut(Item) -> Result<(), ModelError>,
+    ) -> Result<(), ModelError> {
         let mut start: Option<Item> = None;
         loop {
             let page = self
@@ -192,10 +207,12 @@ impl DynamoModel {
                 .send()
                 .await
                 .map_err(|e| self.unavailable("Query", e))?;
-            items.extend(page.items.unwrap_or_default());
+            for item in page.items.unwrap_or_default() {
+                f(item)?;
+            }
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
+                _ => return Ok(()),
             }
         }
     }
@@ -542,7 +559,7 @@ impl ReadModel for DynamoModel {
     }
 
     async fn day_counts(&self, days: DayRange) -> Result<Vec<DayCounts>, ModelError> {
-        Ok(self.day_items(days).await?.counts)
+        Ok(self.day_items(days, 0).await?.counts)
     }
 
     async fn open_calls(&self, days: DayRange) -> Result<Vec<OpenCall>, ModelError> {
@@ -554,24 +571,57 @@ impl ReadModel for DynamoModel {
     }
 
     async fn repeat_callers(&self, days: DayRange) -> Result<Vec<CallerDay>, ModelError> {
-        Ok(self.day_items(days).await?.repeat_callers)
+        Ok(self.day_items(days, usize::MAX).await?.repeat_callers)
     }
 
-    /// One Query per day and shard: counters and repeat callers together.
-    async fn day_items(&self, days: DayRange) -> Result<DayItems, ModelError> {
+    /// One Query per day and shard: counters and repeat callers together, each page folded
+    /// as it arrives (the repeat callers into a [`TopCallers`] of `top`), so memory stays
+    /// bounded by `top` and the pages in flight, whatever the number of callers.
+    async fn day_items(&self, days: DayRange, top: usize) -> Result<DayItems, ModelError> {
         let mut out = DayItems::default();
-        for item in self.query_partitions(self.partitions(days, day_pk)).await? {
-            let sk = match item.get(MODEL_SK) {
-                Some(AttributeValue::S(sk)) => sk.clone(),
-                _ => return Err(corrupt("a day item", "no sk")),
-            };
-            if sk == COUNTS_SK {
-                out.counts.push(counts_from_item(&item)?);
-            } else if sk.starts_with(REPEAT_SK_PREFIX) {
-                out.repeat_callers.push(from_item(item)?);
+        let mut best = TopCallers::new(top);
+        let pks = self.partitions(days, day_pk);
+        for chunk in pks.chunks(READ_CONCURRENCY) {
+            let mut set = tokio::task::JoinSet::new();
+            for (i, pk) in chunk.iter().enumerate() {
+                let this = self.clone();
+                let pk = pk.clone();
+                set.spawn(async move {
+                    let mut counts = Vec::new();
+                    let mut best = TopCallers::new(top);
+                    let folded = this
+                        .fold_partition(pk, |item| {
+                            let sk = match item.get(MODEL_SK) {
+                                Some(AttributeValue::S(sk)) => sk.clone(),
+                                _ => return Err(corrupt("a day item", "no sk")),
+                            };
+                            if sk == COUNTS_SK {
+                                counts.push(counts_from_item(&item)?);
+                            } else if sk.starts_with(REPEAT_SK_PREFIX) {
+                                best.offer(from_item(item)?);
+                            }
+                            // Anything else: a newer projector's item, not for this build.
+                            Ok(())
+                        })
+                        .await;
+                    (i, folded.map(|()| (counts, best)))
+                });
             }
-            // Anything else: a newer projector's item, not for this build.
+            let mut parts: Vec<Option<(Vec<DayCounts>, TopCallers)>> =
+                (0..chunk.len()).map(|_| None).collect();
+            while let Some(done) = set.join_next().await {
+                let (i, part) =
+                    done.map_err(|e| ModelError::Unavailable(format!("a read task failed: {e}")))?;
+                parts[i] = Some(part?);
+            }
+            for (counts, top) in parts.into_iter().flatten() {
+                out.counts.extend(counts);
+                for c in top.into_sorted() {
+                    best.offer(c);
+                }
+            }
         }
+        out.repeat_callers = best.into_sorted();
         Ok(out)
     }
 
