@@ -372,6 +372,56 @@ pub struct Run {
     pub changed: u64,
 }
 
+/// The one bookkeeping of [`catch_up`] and [`rebuild`]: counts each call's outcome, flushes
+/// the model every [`FLUSH_EVERY`] calls (so a run cut short keeps its work), and on a
+/// failure flushes what was done before saying why the rest was not.
+struct Tally<'a> {
+    model: &'a dyn ReadModel,
+    run: Run,
+    since_flush: usize,
+}
+
+/// Why a run stopped: a call that could not be projected, or the model's flush.
+enum Stop {
+    Call(ProjectError),
+    Flush(ModelError),
+}
+
+impl<'a> Tally<'a> {
+    fn new(model: &'a dyn ReadModel) -> Tally<'a> {
+        Tally {
+            model,
+            run: Run::default(),
+            since_flush: 0,
+        }
+    }
+
+    async fn record(&mut self, outcome: Result<Projected, ProjectError>) -> Result<Run, Stop> {
+        self.run.calls += 1;
+        match outcome {
+            Ok(Projected::Changed { .. }) => self.run.changed += 1,
+            Ok(_) => {}
+            Err(e) => {
+                // Keep the calls already done; the next run goes on from there. The call's
+                // own error says more than a failed flush would.
+                let _ = self.model.flush().await;
+                return Err(Stop::Call(e));
+            }
+        }
+        self.since_flush += 1;
+        if self.since_flush >= FLUSH_EVERY {
+            self.since_flush = 0;
+            self.model.flush().await.map_err(Stop::Flush)?;
+        }
+        Ok(self.run)
+    }
+
+    async fn finish(self) -> Result<Run, Stop> {
+        self.model.flush().await.map_err(Stop::Flush)?;
+        Ok(self.run)
+    }
+}
+
 /// Projects every call of `contacts` that the model is behind on, then flushes the model.
 /// `progress` is told after each call. Idempotent; a run cut short leaves every call it
 /// finished in the model, and the next run goes on from there.
@@ -382,31 +432,19 @@ pub async fn catch_up(
     contacts: Vec<ContactId>,
     mut progress: impl FnMut(Run),
 ) -> Result<Run, ProjectError> {
-    let mut run = Run::default();
-    let flush = |source| ProjectError::Model {
-        contact_id: "-".into(),
-        source,
+    let stop = |s| match s {
+        Stop::Call(e) => e,
+        Stop::Flush(source) => ProjectError::Model {
+            contact_id: "-".into(),
+            source,
+        },
     };
-    for (i, id) in contacts.iter().enumerate() {
+    let mut tally = Tally::new(model);
+    for id in &contacts {
         let outcome = project_call(events, model, shards, id).await;
-        run.calls += 1;
-        match outcome {
-            Ok(Projected::Changed { .. }) => run.changed += 1,
-            Ok(_) => {}
-            Err(e) => {
-                // Keep what was done before saying why the rest was not.
-                model.flush().await.map_err(flush)?;
-                return Err(e);
-            }
-        }
-        // The file model is written now and then, so a run cut short keeps its work.
-        if i % FLUSH_EVERY == FLUSH_EVERY - 1 {
-            model.flush().await.map_err(flush)?;
-        }
-        progress(run);
+        progress(tally.record(outcome).await.map_err(stop)?);
     }
-    model.flush().await.map_err(flush)?;
-    Ok(run)
+    tally.finish().await.map_err(stop)
 }
 
 /// Calls projected at once by [`rebuild`].
@@ -426,11 +464,17 @@ pub async fn rebuild(
         .model_as_is()
         .ok_or_else(|| super::ReadError::NoModel(reader.describe()))?;
     let shards = reader.model_shards();
+    let stop = |s| match s {
+        Stop::Call(e) => super::ReadError::Project(e),
+        Stop::Flush(source) => super::ReadError::Model {
+            model: model.describe(),
+            source,
+        },
+    };
     let mut stream = reader.index.calls_started(days);
     let mut set: tokio::task::JoinSet<Result<Projected, ProjectError>> =
         tokio::task::JoinSet::new();
-    let mut run = Run::default();
-    let mut since_flush = 0usize;
+    let mut tally = Tally::new(&*model);
     let mut finished = false;
     loop {
         while !finished && set.len() < REBUILD_CONCURRENCY {
@@ -455,37 +499,9 @@ pub async fn rebuild(
             break;
         };
         let outcome = done.map_err(super::ReadError::Task)?;
-        run.calls += 1;
-        match outcome {
-            Ok(Projected::Changed { .. }) => run.changed += 1,
-            Ok(_) => {}
-            Err(e) => {
-                // Keep the calls already done; the next run goes on from there.
-                let _ = model.flush().await;
-                return Err(super::ReadError::Project(e));
-            }
-        }
-        since_flush += 1;
-        if since_flush >= FLUSH_EVERY {
-            since_flush = 0;
-            model
-                .flush()
-                .await
-                .map_err(|source| super::ReadError::Model {
-                    model: model.describe(),
-                    source,
-                })?;
-        }
-        progress(run);
+        progress(tally.record(outcome).await.map_err(stop)?);
     }
-    model
-        .flush()
-        .await
-        .map_err(|source| super::ReadError::Model {
-            model: model.describe(),
-            source,
-        })?;
-    Ok(run)
+    tally.finish().await.map_err(stop)
 }
 
 /// How far the model is behind the events of a range of days (`triage project --status`).
