@@ -59,6 +59,13 @@ pub fn check(text: &str) -> Result<Questionnaire, Vec<Problem>> {
             fix: "check that this is the questionnaire file".into(),
         }]);
     }
+    // Unknown and missing fields everywhere at once (serde stops at the first).
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+        let fields = structural(&v, text);
+        if !fields.is_empty() {
+            return Err(fields);
+        }
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let q: Questionnaire = match serde_path_to_error::deserialize(&mut de) {
         Ok(q) => q,
@@ -111,6 +118,101 @@ fn from_serde(text: &str, e: &serde_path_to_error::Error<serde_json::Error>) -> 
         what,
         fix: fix.into(),
     }
+}
+
+/// The fields of each object of the format: (required, optional).
+const TOP: (&[&str], &[&str]) = (
+    &[
+        "id",
+        "version",
+        "hospital_threshold",
+        "monitor_threshold",
+        "max_rejections",
+        "questions",
+        "texts",
+    ],
+    &["title"],
+);
+const QUESTION: (&[&str], &[&str]) = (&["id", "weight", "text"], &["label"]);
+const TEXTS: (&[&str], &[&str]) = (
+    &[
+        "instructions",
+        "not_understood",
+        "hospital",
+        "monitor",
+        "clear",
+        "exited",
+        "error",
+    ],
+    &["no_agent"],
+);
+const LOCALIZED: (&[&str], &[&str]) = (&["es", "en"], &[]);
+
+/// Missing and unknown fields of every object of the document, all of them.
+fn structural(v: &serde_json::Value, text: &str) -> Vec<Problem> {
+    let lines = LineIndex::new(text);
+    let mut out = Vec::new();
+    let mut visit = |value: &serde_json::Value, path: Vec<Seg>, shape: (&[&str], &[&str])| {
+        let Some(obj) = value.as_object() else {
+            return;
+        };
+        for k in obj.keys() {
+            if !shape.0.contains(&k.as_str()) && !shape.1.contains(&k.as_str()) {
+                let mut at = path.clone();
+                at.push(key(k));
+                out.push(Problem {
+                    line: lines.line_of(&at),
+                    path: path_text(&at),
+                    what: format!("unknown field `{k}`"),
+                    fix: format!(
+                        "remove it, or correct its spelling (here: {})",
+                        shape
+                            .0
+                            .iter()
+                            .chain(shape.1)
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+        for k in shape.0 {
+            if !obj.contains_key(*k) {
+                out.push(Problem {
+                    line: lines.line_of(&path),
+                    path: path_text(&path),
+                    what: format!("missing field `{k}`"),
+                    fix: "add it: every text is given in every language (es, en), every outcome has its message".into(),
+                });
+            }
+        }
+    };
+    visit(v, vec![], TOP);
+    if let Some(qs) = v.get("questions").and_then(|q| q.as_array()) {
+        for (i, q) in qs.iter().enumerate() {
+            let at = vec![key("questions"), Seg::Index(i)];
+            visit(q, at.clone(), QUESTION);
+            for field in ["text", "label"] {
+                if let Some(t) = q.get(field) {
+                    let mut p = at.clone();
+                    p.push(key(field));
+                    visit(t, p, LOCALIZED);
+                }
+            }
+        }
+    }
+    if let Some(texts) = v.get("texts") {
+        visit(texts, vec![key("texts")], TEXTS);
+        if let Some(obj) = texts.as_object() {
+            for (k, t) in obj {
+                if TEXTS.0.contains(&k.as_str()) || TEXTS.1.contains(&k.as_str()) {
+                    visit(t, vec![key("texts"), key(k)], LOCALIZED);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Segments of a JSON path.
@@ -634,6 +736,26 @@ mod tests {
         d["questions"][1]["text"]["es"] = "a".repeat(MAX_PROMPT_CHARS).into();
         let p = one(&d, "$.questions[1].text.es", "Connect's text-to-speech");
         assert!(p.what.contains("characters"));
+    }
+
+    #[test]
+    fn every_unknown_and_missing_field_is_reported_at_once() {
+        let mut d = doc();
+        d["questions"][0]["wieght"] = 3.into();
+        if let Some(t) = d["questions"][4]["text"].as_object_mut() {
+            t.remove("es");
+        }
+        if let Some(t) = d["texts"].as_object_mut() {
+            t.remove("exited");
+        }
+        let p = problems(&d);
+        let paths: Vec<&str> = p.iter().map(|x| x.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["$.questions[0].wieght", "$.questions[4].text", "$.texts"],
+            "{p:#?}"
+        );
+        assert!(p.iter().all(|x| x.line.is_some()), "{p:#?}");
     }
 
     #[test]
