@@ -207,7 +207,7 @@ def glue_tables(template):
     return tables
 
 
-def partitions(exports, table, ti):
+def partitions(exports, ti):
     """(partition values, data folder) of a table, as its partitions' locations say."""
     keys = [k["Name"] for k in ti.get("PartitionKeys", [])]
     params = ti.get("Parameters", {})
@@ -268,7 +268,7 @@ def query(args):
         rows = tmp / f"{name}.jsonl"
         n = 0
         with open(rows, "w", encoding="utf-8") as f:
-            for values, folder in partitions(exports, name, ti):
+            for values, folder in partitions(exports, ti):
                 for data in sorted(folder.glob("*")):
                     if data.name.startswith(("_", ".")) or not data.is_file():
                         continue  # Athena skips these

@@ -21,19 +21,6 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Python of scripts/pyenv.sh (installed on first use).
-fn python() -> String {
-    let out = Command::new(root().join("scripts/pyenv.sh"))
-        .output()
-        .expect("run scripts/pyenv.sh");
-    assert!(
-        out.status.success(),
-        "scripts/pyenv.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 fn run(cmd: &mut Command, what: &str) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -95,7 +82,7 @@ async fn the_athena_views_over_dynamodb_exports_give_the_rows_of_triage_export()
     let dir = tempfile::tempdir().expect("tempdir");
     let exports = dir.path().join("bucket");
     let results = dir.path().join("results");
-    let py = python();
+    let py = crate::helpers::pyenv_python();
     let script = root().join("scripts/athena-local.py");
     let written = run(
         Command::new(&py)

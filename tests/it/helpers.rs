@@ -234,3 +234,18 @@ pub async fn drop_table(client: &aws_sdk_dynamodb::Client, table: &str) {
         .send()
         .await;
 }
+
+/// The Python of scripts/pyenv.sh (installed on first use, pinned in
+/// tests/python-requirements.txt): the checkers' interpreter.
+pub fn pyenv_python() -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pyenv.sh");
+    let out = std::process::Command::new(script)
+        .output()
+        .expect("run scripts/pyenv.sh");
+    assert!(
+        out.status.success(),
+        "scripts/pyenv.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

@@ -41,18 +41,6 @@ fn broken() -> Vec<(&'static str, Value, &'static str)> {
     out
 }
 
-fn python() -> String {
-    let out = Command::new(root().join("scripts/pyenv.sh"))
-        .output()
-        .expect("run scripts/pyenv.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 #[test]
 fn the_schema_takes_the_seed_and_refuses_what_the_checker_refuses() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -74,7 +62,7 @@ for path in sys.argv[2:]:
     errors = sorted(v.iter_errors(json.load(open(path))), key=lambda e: list(e.absolute_path))
     print(json.dumps({"file": path, "errors": [e.message for e in errors]}))
 "#;
-    let mut cmd = Command::new(python());
+    let mut cmd = Command::new(crate::helpers::pyenv_python());
     cmd.arg("-c")
         .arg(script)
         .arg(root().join("schemas/questionnaire.schema.json"))

@@ -4,7 +4,7 @@
 //! `schemas/questionnaire.schema.json`; this is the one check the line, the publisher and
 //! the CLI share ([`Questionnaire::from_json`] runs it).
 
-use crate::questionnaire::{Lang, Localized, Questionnaire};
+use crate::questionnaire::{Lang, Localized, Questionnaire, QuestionnaireError};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -46,6 +46,23 @@ impl fmt::Display for Problem {
     }
 }
 
+impl Questionnaire {
+    /// Parses and checks a questionnaire document ([`check`]: every problem,
+    /// joined, in the error).
+    pub fn from_json(text: &str) -> Result<Questionnaire, QuestionnaireError> {
+        let q: Questionnaire =
+            serde_json::from_str(text).map_err(|e| QuestionnaireError::Json(e.to_string()))?;
+        if let Err(problems) = check(text) {
+            let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            return Err(QuestionnaireError::Invalid(q.key(), all.join("; ")));
+        }
+        for i in 0..q.questions.len() {
+            q.prompts(i);
+        }
+        Ok(q)
+    }
+}
+
 /// Checks a questionnaire document: the parsed questionnaire, or every problem found.
 pub fn check(text: &str) -> Result<Questionnaire, Vec<Problem>> {
     if text.len() > MAX_DOCUMENT_BYTES {
@@ -69,7 +86,7 @@ pub fn check(text: &str) -> Result<Questionnaire, Vec<Problem>> {
     let mut de = serde_json::Deserializer::from_str(text);
     let q: Questionnaire = match serde_path_to_error::deserialize(&mut de) {
         Ok(q) => q,
-        Err(e) => return Err(vec![from_serde(text, &e)]),
+        Err(e) => return Err(vec![from_serde(&e)]),
     };
     if let Err(e) = de.end() {
         return Err(vec![Problem {
@@ -87,7 +104,7 @@ pub fn check(text: &str) -> Result<Questionnaire, Vec<Problem>> {
     }
 }
 
-fn from_serde(text: &str, e: &serde_path_to_error::Error<serde_json::Error>) -> Problem {
+fn from_serde(e: &serde_path_to_error::Error<serde_json::Error>) -> Problem {
     let inner = e.inner();
     let path = e.path().to_string();
     let path = if path == "." || path.is_empty() {
@@ -111,7 +128,6 @@ fn from_serde(text: &str, e: &serde_path_to_error::Error<serde_json::Error>) -> 
         "see docs/questionnaire.md for the format"
     };
     let line = (inner.line() > 0).then_some(inner.line());
-    let _ = text;
     Problem {
         path,
         line,

@@ -160,21 +160,6 @@ pub enum QuestionnaireError {
 const EMBEDDED_COVID19_V1: &str = include_str!("covid19.v1.json");
 
 impl Questionnaire {
-    /// Parses and checks a questionnaire document ([`crate::check::check`]: every problem,
-    /// joined, in the error).
-    pub fn from_json(text: &str) -> Result<Questionnaire, QuestionnaireError> {
-        let q: Questionnaire =
-            serde_json::from_str(text).map_err(|e| QuestionnaireError::Json(e.to_string()))?;
-        if let Err(problems) = crate::check::check(text) {
-            let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            return Err(QuestionnaireError::Invalid(q.key(), all.join("; ")));
-        }
-        for i in 0..q.questions.len() {
-            q.prompts(i);
-        }
-        Ok(q)
-    }
-
     /// `id@version`, as shown to people.
     pub fn key(&self) -> String {
         format!("{}@{}", self.id, self.version)
