@@ -4,9 +4,11 @@
 
 use crate::connect::{self, CallerHasher, InputError, TurnRequest};
 use crate::domain::{
-    decide, reply_recorded, reply_replayed, CallState, Decision, Event, Lang, Questionnaire,
-    ReplayReason, Reply, Warning,
+    decide, reply_recorded, reply_replayed, CallState, Decision, Event, EventKind, Lang,
+    Questionnaire, ReplayReason, Reply, Warning,
 };
+use crate::questionnaires::LineQuestionnaire;
+use crate::store::catalog::SharedCatalog;
 use crate::store::warm::WarmHistories;
 use crate::store::{SharedStore, StoreError};
 use chrono::{DateTime, Utc};
@@ -32,7 +34,9 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 #[derive(Clone)]
 pub struct App {
     store: SharedStore,
-    questionnaire: &'static Questionnaire,
+    /// What new calls are asked: the embedded default, or the catalog's active version
+    /// ([`App::with_catalog`]).
+    line: Arc<LineQuestionnaire>,
     hasher: Option<CallerHasher>,
     budget: Duration,
     clock: Clock,
@@ -94,7 +98,7 @@ impl App {
     pub fn new(store: SharedStore) -> App {
         App {
             store,
-            questionnaire: Questionnaire::embedded(),
+            line: Arc::new(LineQuestionnaire::embedded()),
             hasher: None,
             budget: DEFAULT_TURN_BUDGET,
             clock: Arc::new(Utc::now),
@@ -109,6 +113,42 @@ impl App {
     pub fn with_warm_histories(mut self, capacity: usize) -> App {
         self.warm = (capacity > 0).then(|| Arc::new(WarmHistories::new(capacity)));
         self
+    }
+
+    /// New calls start on the version `catalog` has active (read at most once per
+    /// `refresh`); calls in progress finish on their own version, read from `catalog` when
+    /// this process has not seen it (see [`crate::questionnaires`]).
+    pub fn with_catalog(mut self, catalog: SharedCatalog, refresh: Duration) -> App {
+        self.line = Arc::new(LineQuestionnaire::following(catalog, refresh));
+        self
+    }
+
+    /// What new calls are asked, as this process knows it.
+    pub fn line(&self) -> &LineQuestionnaire {
+        &self.line
+    }
+
+    /// Makes the version a stored call started on known to the fold, if it is not yet (a
+    /// version published after this process read the catalog, or never active here).
+    async fn know_version(&self, history: &[Event]) {
+        if let Some(Event {
+            kind:
+                EventKind::CallStarted {
+                    questionnaire,
+                    questionnaire_version,
+                    ..
+                },
+            ..
+        }) = history.first()
+        {
+            if let Err(why) = self
+                .line
+                .resolve(questionnaire, *questionnaire_version)
+                .await
+            {
+                warn!(questionnaire = %questionnaire, version = questionnaire_version, %why, "the call's questionnaire version cannot be read");
+            }
+        }
     }
 
     /// How many calls' histories are kept warm (tests).
@@ -166,6 +206,7 @@ impl App {
         let mut last_conflict = None;
         for _ in 1..=MAX_TURN_ATTEMPTS {
             let history = self.store.load(&event.contact_id).await?;
+            self.know_version(&history).await;
             let state = CallState::fold(&history)
                 .map_err(|e| StoreError::Corrupt(format!("the call's events do not fold: {e}")))?;
             if state.started.is_none() {
@@ -243,7 +284,7 @@ impl App {
         let mut known = Known {
             lang,
             score: 0,
-            questionnaire: self.questionnaire,
+            questionnaire: self.line.cached(),
         };
         match within(self.budget, self.attempts(&req, &mut known)).await {
             Some(Ok(reply)) => Response::from(reply).with_contact(&req.contact_id),
@@ -280,6 +321,7 @@ impl App {
                 Some(h) => h,
                 None => self.store.load(&req.contact_id).await?,
             };
+            self.know_version(&history).await;
             let state = CallState::fold(&history)?;
             if let Some(started) = &state.started {
                 known.lang = started.lang;
@@ -293,7 +335,12 @@ impl App {
             } else {
                 &req.invocation
             };
-            let (decision, warning) = decide(self.questionnaire, &state, invocation);
+            let new_calls = if state.started.is_none() {
+                self.line.for_new_call().await
+            } else {
+                known.questionnaire
+            };
+            let (decision, warning) = decide(new_calls, &state, invocation);
             match warning {
                 Some(Warning::NoTurnToken) => warn!(
                     "answer without a turn token: retries cannot be told apart for this call; \

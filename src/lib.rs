@@ -21,6 +21,7 @@ pub mod app;
 pub mod connect;
 pub mod logging;
 pub mod output;
+pub mod questionnaires;
 pub mod read;
 pub mod settings;
 pub mod sim;

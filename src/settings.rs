@@ -31,6 +31,10 @@ pub struct Settings {
     /// (0..=10,000; default [`crate::store::warm::DEFAULT_WARM_CALLS`]; 0 turns it off).
     /// Only `bootstrap` uses it.
     pub warm_calls: usize,
+    /// `TRIAGE_QUESTIONNAIRE_REFRESH_SECONDS`: how often a process looks for a newly
+    /// activated questionnaire version, at most (1..=3,600; default 60;
+    /// [`crate::questionnaires`]).
+    pub questionnaire_refresh: Duration,
 }
 
 impl Default for Settings {
@@ -44,6 +48,7 @@ impl Default for Settings {
             turn_budget: TurnBudget::default(),
             connect_instance_arn: None,
             warm_calls: crate::store::warm::DEFAULT_WARM_CALLS,
+            questionnaire_refresh: crate::questionnaires::DEFAULT_REFRESH,
         }
     }
 }
@@ -145,6 +150,8 @@ impl Settings {
             connect_instance_arn: set("TRIAGE_CONNECT_INSTANCE_ARN"),
             warm_calls: number("TRIAGE_WARM_CALLS", 0, 10_000)?
                 .map_or(defaults.warm_calls, |n| n as usize),
+            questionnaire_refresh: number("TRIAGE_QUESTIONNAIRE_REFRESH_SECONDS", 1, 3_600)?
+                .map_or(defaults.questionnaire_refresh, Duration::from_secs),
         })
     }
 

@@ -27,9 +27,10 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = Settings::from_env()?;
     let spec = settings.lambda_store();
-    let store = store::open(&spec, &settings.dynamo_options()).await?;
+    let (store, catalog) = store::open_with_catalog(&spec, &settings.dynamo_options()).await?;
     let app = App::new(store)
         .with_settings(&settings)
+        .with_catalog(catalog, settings.questionnaire_refresh)
         .with_warm_histories(settings.warm_calls);
     tracing::info!(store = %spec, "ready");
     let app = &app;

@@ -12,6 +12,7 @@
 pub mod athena;
 pub mod calls;
 pub mod export;
+pub mod fhir;
 pub mod project;
 pub mod report;
 pub mod stats;

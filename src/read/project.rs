@@ -62,8 +62,9 @@ pub enum Counter {
     RepeatCallers,
     /// Calls of those callers that day.
     RepeatCalls,
-    /// One figure of one question (position, id).
+    /// One figure of one question (its questionnaire `id@version`, position, id).
     Question {
+        questionnaire: String,
         index: usize,
         id: String,
         field: QuestionField,
@@ -112,7 +113,7 @@ impl Counter {
         if let Some(rest) = name.strip_prefix("q|") {
             // QUESTIONNAIRE@VERSION|INDEX|ID|FIELD; the id may hold anything but is
             // between the index and the field.
-            let (_questionnaire, rest) = rest.split_once('|')?;
+            let (questionnaire, rest) = rest.split_once('|')?;
             let (index, rest) = rest.split_once('|')?;
             let (id, field) = rest.rsplit_once('|')?;
             let field = match field {
@@ -125,6 +126,7 @@ impl Counter {
                 _ => return None,
             };
             return Some(Counter::Question {
+                questionnaire: questionnaire.to_string(),
                 index: index.parse().ok()?,
                 id: id.to_string(),
                 field,
@@ -652,6 +654,7 @@ mod tests {
         assert_eq!(
             Counter::parse(&name),
             Some(Counter::Question {
+                questionnaire: "covid19@1".into(),
                 index: 3,
                 id: "a|b".into(),
                 field: QuestionField::Hangups

@@ -25,8 +25,24 @@ pub struct DayRow {
     pub repeat_calls: u64,
 }
 
+impl DayRow {
+    fn count(&mut self, status: Status, n: u64) {
+        *match status {
+            Status::Concluded(Outcome::Hospital) => &mut self.hospital,
+            Status::Concluded(Outcome::Monitor) => &mut self.monitor,
+            Status::Concluded(Outcome::Clear) => &mut self.clear,
+            Status::Concluded(Outcome::Exited) => &mut self.exited,
+            Status::Abandoned => &mut self.abandoned,
+            Status::Open => &mut self.open,
+        } += n;
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct QuestionRow {
+    /// The questionnaire version the question belongs to (`id@version`): calls asked with
+    /// different versions are counted apart, each version's questions in its own order.
+    pub questionnaire: String,
     /// 1-based position in the questionnaire.
     pub position: usize,
     pub question: String,
@@ -75,14 +91,14 @@ pub struct StatsBuilder {
     range: DayRange,
     calls: u64,
     days: BTreeMap<NaiveDate, DayRow>,
-    questions: BTreeMap<(usize, String), QuestionRow>,
+    questions: BTreeMap<(String, usize, String), QuestionRow>,
     callers: HashMap<(String, NaiveDate), CallerTally>,
     /// Day rows' repeat figures are counted from `callers` (events) or were read (model).
     count_repeats: bool,
     /// The newest `updated_at` of the model's counters read (model path only).
     model_updated_at: Option<DateTime<Utc>>,
     /// Open calls per day and pending question, from the model's counters.
-    open_pending: BTreeMap<(NaiveDate, usize, String), u64>,
+    open_pending: BTreeMap<(NaiveDate, String, usize, String), u64>,
     /// How many repeat callers to list.
     top_callers: usize,
 }
@@ -130,21 +146,15 @@ impl StatsBuilder {
     pub fn add(&mut self, call: &CallSummary) {
         self.calls += 1;
         let day = call.started_at.date_naive();
+        let version = format!("{}@{}", call.questionnaire, call.questionnaire_version);
         let row = self.day(day);
         row.calls += 1;
-        match call.status {
-            Status::Concluded(Outcome::Hospital) => row.hospital += 1,
-            Status::Concluded(Outcome::Monitor) => row.monitor += 1,
-            Status::Concluded(Outcome::Clear) => row.clear += 1,
-            Status::Concluded(Outcome::Exited) => row.exited += 1,
-            Status::Abandoned => row.abandoned += 1,
-            Status::Open => row.open += 1,
-        }
+        row.count(call.status, 1);
         for (index, id) in &call.asked {
-            self.question(*index, id).asked += 1;
+            self.question(&version, *index, id).asked += 1;
         }
         for a in &call.answers {
-            let q = self.question(a.index, &a.question);
+            let q = self.question(&version, a.index, &a.question);
             if a.yes {
                 q.yes += 1;
             } else {
@@ -157,7 +167,7 @@ impl StatsBuilder {
                 .iter()
                 .find(|(_, q)| q == id)
                 .map_or(usize::MAX, |(i, _)| *i);
-            let q = self.question(index, id);
+            let q = self.question(&version, index, id);
             if call.status == Status::Abandoned {
                 q.hangups += 1;
             } else {
@@ -187,28 +197,27 @@ impl StatsBuilder {
                     self.calls += n;
                     self.day(day).calls += n;
                 }
-                Some(Counter::Status(s)) => {
-                    let row = self.day(day);
-                    *match s {
-                        Status::Concluded(Outcome::Hospital) => &mut row.hospital,
-                        Status::Concluded(Outcome::Monitor) => &mut row.monitor,
-                        Status::Concluded(Outcome::Clear) => &mut row.clear,
-                        Status::Concluded(Outcome::Exited) => &mut row.exited,
-                        Status::Abandoned => &mut row.abandoned,
-                        Status::Open => &mut row.open,
-                    } += n;
-                }
+                Some(Counter::Status(s)) => self.day(day).count(s, n),
                 Some(Counter::RepeatCallers) => self.day(day).repeat_callers += n,
                 Some(Counter::RepeatCalls) => self.day(day).repeat_calls += n,
                 Some(Counter::Question {
+                    questionnaire,
                     index,
                     id,
                     field: QuestionField::Open,
                 }) => {
-                    *self.open_pending.entry((day, index, id)).or_insert(0) += n;
+                    *self
+                        .open_pending
+                        .entry((day, questionnaire, index, id))
+                        .or_insert(0) += n;
                 }
-                Some(Counter::Question { index, id, field }) => {
-                    let q = self.question(index, &id);
+                Some(Counter::Question {
+                    questionnaire,
+                    index,
+                    id,
+                    field,
+                }) => {
+                    let q = self.question(&questionnaire, index, &id);
                     *match field {
                         QuestionField::Asked => &mut q.asked,
                         QuestionField::Yes => &mut q.yes,
@@ -232,7 +241,8 @@ impl StatsBuilder {
         row.open = row.open.saturating_sub(1);
         row.abandoned += 1;
         if let Some((index, id)) = &call.pending {
-            self.question(*index, id).hangups += 1;
+            let version = format!("{}@{}", call.questionnaire, call.questionnaire_version);
+            self.question(&version, *index, id).hangups += 1;
         }
     }
 
@@ -243,14 +253,14 @@ impl StatsBuilder {
         let row = self.day(day);
         row.abandoned += row.open;
         row.open = 0;
-        let pending: Vec<((usize, String), u64)> = self
+        let pending: Vec<((String, usize, String), u64)> = self
             .open_pending
-            .range((day, 0, String::new())..)
-            .take_while(|((d, _, _), _)| *d == day)
-            .map(|((_, i, id), n)| ((*i, id.clone()), *n))
+            .range((day, String::new(), 0, String::new())..)
+            .take_while(|((d, _, _, _), _)| *d == day)
+            .map(|((_, v, i, id), n)| ((v.clone(), *i, id.clone()), *n))
             .collect();
-        for ((index, id), n) in pending {
-            self.question(index, &id).hangups += n;
+        for ((version, index, id), n) in pending {
+            self.question(&version, index, &id).hangups += n;
         }
     }
 
@@ -260,14 +270,18 @@ impl StatsBuilder {
             .insert((c.caller_hash.clone(), c.day), (c.calls, c.first, c.last));
     }
 
-    fn question(&mut self, index: usize, id: &str) -> &mut QuestionRow {
+    fn question(&mut self, version: &str, index: usize, id: &str) -> &mut QuestionRow {
         self.questions
-            .entry((index, id.to_string()))
+            .entry((version.to_string(), index, id.to_string()))
             .or_insert_with(|| QuestionRow {
+                questionnaire: version.to_string(),
                 position: index.saturating_add(1),
                 question: id.to_string(),
-                text: Questionnaire::embedded()
-                    .question_by_id(id)
+                // The version's own text (every version the reader could read is known).
+                text: version
+                    .rsplit_once('@')
+                    .and_then(|(qid, v)| Questionnaire::lookup(qid, v.parse().ok()?))
+                    .and_then(|q| q.question_by_id(id))
                     .map(|(_, q)| q.text.en.clone())
                     .unwrap_or_default(),
                 ..QuestionRow::default()
@@ -452,11 +466,21 @@ impl Tabular for DayRow {
 impl Tabular for QuestionRow {
     fn headers() -> &'static [&'static str] {
         &[
-            "position", "question", "text", "asked", "yes", "no", "yes_rate", "exits", "hangups",
+            "questionnaire",
+            "position",
+            "question",
+            "text",
+            "asked",
+            "yes",
+            "no",
+            "yes_rate",
+            "exits",
+            "hangups",
         ]
     }
     fn cells(&self) -> Vec<String> {
         vec![
+            self.questionnaire.clone(),
             self.position.to_string(),
             self.question.clone(),
             self.text.clone(),

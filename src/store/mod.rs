@@ -2,6 +2,7 @@
 //! concurrency. Adapters: [`memory`] (tests, benchmarks), [`file`] (the embedded default:
 //! a local append-only JSON-lines log) and [`dynamodb`] (production).
 
+pub mod catalog;
 pub mod dynamodb;
 pub mod file;
 pub mod index;
@@ -216,6 +217,43 @@ pub async fn open(
     Ok(match spec {
         StoreSpec::File(path) => Arc::new(file::FileStore::open(path)?),
         StoreSpec::Memory => Arc::new(memory::MemoryStore::new()),
+        StoreSpec::DynamoDb(table) => {
+            Arc::new(dynamodb::DynamoStore::open(table.clone(), opts.clone()).await?)
+        }
+    })
+}
+
+/// The event store a spec names and its questionnaire catalog ([`catalog`]), sharing one
+/// client: for DynamoDB the same table (reserved `#` partitions), for a file store the file
+/// beside the log, for memory one in memory.
+pub async fn open_with_catalog(
+    spec: &StoreSpec,
+    opts: &dynamodb::DynamoOptions,
+) -> Result<(SharedStore, catalog::SharedCatalog), StoreError> {
+    Ok(match spec {
+        StoreSpec::File(path) => (
+            Arc::new(file::FileStore::open(path)?),
+            Arc::new(catalog::FileCatalog::beside(path)),
+        ),
+        StoreSpec::Memory => (
+            Arc::new(memory::MemoryStore::new()),
+            Arc::new(catalog::MemoryCatalog::new()),
+        ),
+        StoreSpec::DynamoDb(table) => {
+            let store = dynamodb::DynamoStore::open(table.clone(), opts.clone()).await?;
+            (Arc::new(store.clone()), Arc::new(store))
+        }
+    })
+}
+
+/// The questionnaire catalog of the store a spec names (see [`open_with_catalog`]).
+pub async fn open_catalog(
+    spec: &StoreSpec,
+    opts: &dynamodb::DynamoOptions,
+) -> Result<catalog::SharedCatalog, StoreError> {
+    Ok(match spec {
+        StoreSpec::File(path) => Arc::new(catalog::FileCatalog::beside(path)),
+        StoreSpec::Memory => Arc::new(catalog::MemoryCatalog::new()),
         StoreSpec::DynamoDb(table) => {
             Arc::new(dynamodb::DynamoStore::open(table.clone(), opts.clone()).await?)
         }

@@ -17,7 +17,7 @@ pub use event::{
     event_from_json, CallFacts, Event, EventKind, EventReadError, Outcome, SCHEMA_VERSION,
 };
 pub use ids::{ContactId, ContactIdError};
-pub use questionnaire::{Lang, Questionnaire, UnknownLang};
+pub use questionnaire::{Lang, Questionnaire, RegisterError, UnknownLang};
 pub use state::{CallState, Concluded, FoldError, Handoff, Reply, CUT_MARK, MAX_SUMMARY_CHARS};
 
 /// The reply once `events` (a `Record` decision's) are appended to the stream `state` is

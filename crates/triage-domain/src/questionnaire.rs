@@ -3,7 +3,8 @@
 //! is always read with the texts it was asked with.
 
 use serde::{Deserialize, Serialize};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 
 /// The language a call is held in. Spanish is the seed's and the default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -159,6 +160,18 @@ pub enum QuestionnaireError {
 
 const EMBEDDED_COVID19_V1: &str = include_str!("covid19.v1.json");
 
+/// A version with the same `id@version` as a known one but other content.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("questionnaire {0} is already known with other content; versions never change")]
+pub struct RegisterError(pub String);
+
+type Registry = RwLock<HashMap<(String, u32), &'static Questionnaire>>;
+
+fn registry() -> &'static Registry {
+    static R: OnceLock<Registry> = OnceLock::new();
+    R.get_or_init(Registry::default)
+}
+
 impl Questionnaire {
     /// `id@version`, as shown to people.
     pub fn key(&self) -> String {
@@ -181,12 +194,59 @@ impl Questionnaire {
         C.get_or_init(|| vec![Questionnaire::embedded()])
     }
 
-    /// Finds a known version by id and version.
+    /// Finds a known version by id and version: one this build embeds, or one
+    /// [`Questionnaire::register`]ed by this process (a version published to the store).
     pub fn lookup(id: &str, version: u32) -> Option<&'static Questionnaire> {
         Self::catalog()
             .iter()
             .copied()
             .find(|q| q.id == id && q.version == version)
+            .or_else(|| {
+                let registry = registry().read().unwrap_or_else(|p| p.into_inner());
+                registry.get(&(id.to_string(), version)).copied()
+            })
+    }
+
+    /// Makes a published version known to [`Questionnaire::lookup`] for the rest of the
+    /// process, and returns it. Versions are immutable, so each `id@version` is held once
+    /// (interned: it lives as long as the process, which reads a handful of versions); the
+    /// same `id@version` with other content is refused, embedded ones included.
+    pub fn register(q: Questionnaire) -> Result<&'static Questionnaire, RegisterError> {
+        if let Some(known) = Self::catalog()
+            .iter()
+            .copied()
+            .find(|k| k.id == q.id && k.version == q.version)
+        {
+            return if *known == q {
+                Ok(known)
+            } else {
+                Err(RegisterError(q.key()))
+            };
+        }
+        let mut registry = registry().write().unwrap_or_else(|p| p.into_inner());
+        let key = (q.id.clone(), q.version);
+        if let Some(known) = registry.get(&key).copied() {
+            return if *known == q {
+                Ok(known)
+            } else {
+                Err(RegisterError(q.key()))
+            };
+        }
+        // Compose every prompt once, before the version is shared.
+        for i in 0..q.questions.len() {
+            let _ = q.prompts(i);
+        }
+        let leaked: &'static Questionnaire = Box::leak(Box::new(q));
+        registry.insert(key, leaked);
+        Ok(leaked)
+    }
+
+    /// The form a version is stored and compared in: the parsed questionnaire as indented
+    /// JSON, fields in the format's order. Two documents that differ only in spacing or
+    /// field order have the same canonical form.
+    pub fn canonical_json(&self) -> String {
+        // A struct of strings and numbers always serialises.
+        serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
     pub fn question(&self, index: usize) -> Option<&Question> {
@@ -232,6 +292,40 @@ mod tests {
         );
         assert_eq!(Questionnaire::lookup("covid19", 1), Some(q));
         assert_eq!(Questionnaire::lookup("covid19", 2), None);
+    }
+
+    #[test]
+    fn registered_versions_are_found_and_never_change() {
+        let mut q = Questionnaire::embedded().clone();
+        q.version = 900;
+        q.questions[0].weight = 5;
+        let held = Questionnaire::register(q.clone()).expect("a new version registers");
+        assert_eq!(Questionnaire::lookup("covid19", 900), Some(held));
+        assert!(std::ptr::eq(
+            Questionnaire::register(q.clone()).expect("the same again"),
+            held
+        ));
+        let mut other = q.clone();
+        other.questions[0].weight = 6;
+        assert_eq!(
+            Questionnaire::register(other),
+            Err(RegisterError("covid19@900".into()))
+        );
+        let mut seed = Questionnaire::embedded().clone();
+        seed.hospital_threshold = 40;
+        assert!(
+            Questionnaire::register(seed).is_err(),
+            "the embedded covid19@1 stays"
+        );
+        assert!(Questionnaire::register(Questionnaire::embedded().clone()).is_ok());
+    }
+
+    #[test]
+    fn canonical_form_ignores_spacing() {
+        let q = Questionnaire::embedded();
+        let again = Questionnaire::from_json(&q.canonical_json()).expect("reads back");
+        assert_eq!(&again, q);
+        assert_eq!(again.canonical_json(), q.canonical_json());
     }
 
     #[test]

@@ -255,7 +255,7 @@ impl<'q> CallState<'q> {
             }
             let q = lookup(questionnaire, *questionnaire_version).ok_or_else(|| {
                 fail(format!(
-                    "questionnaire {questionnaire}@{questionnaire_version} is unknown to this build"
+                    "questionnaire {questionnaire}@{questionnaire_version} is not known: not embedded in this build, and not readable from the store's catalog"
                 ))
             })?;
             self.started = Some(Started {

@@ -226,6 +226,62 @@ pub enum QuestionnaireCommand {
     /// and the fix (ids, translations, reachable outcomes, prompt lengths, unknown
     /// fields). Exit 0 when it can be published, 1 when not.
     Check { file: std::path::PathBuf },
+    /// Checks FILE and stores it as an immutable version in the store (--store): refused,
+    /// with nothing written, when it has a problem, when that id@version is published with
+    /// other content (the difference is shown) or when a higher version is published.
+    Publish { file: std::path::PathBuf },
+    /// Every version: embedded and published, which one new calls start on, and the
+    /// activation log (which version was live when).
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// One version's document as stored (ID: the newest version of that id).
+    Show {
+        #[arg(value_parser = version_ref)]
+        version: VersionRef,
+    },
+    /// From now on, new calls start on ID@VERSION (recorded in the activation log with its
+    /// time; calls in progress finish on their own version). Lambdas follow within a
+    /// minute (TRIAGE_QUESTIONNAIRE_REFRESH_SECONDS).
+    Activate {
+        #[arg(value_parser = version_ref)]
+        version: VersionRef,
+    },
+    /// Which version(s) new calls started on during a UTC day, from the activation log.
+    Live {
+        /// YYYY-MM-DD.
+        #[arg(long, value_parser = day)]
+        on: NaiveDate,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+/// `ID` or `ID@VERSION`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRef {
+    pub id: String,
+    pub version: Option<u32>,
+}
+
+fn version_ref(s: &str) -> Result<VersionRef, String> {
+    let (id, version) = match s.split_once('@') {
+        Some((id, v)) => (
+            id,
+            Some(v.parse::<u32>().map_err(|_| {
+                format!("{s:?}: the version after @ is a whole number, e.g. covid19@2")
+            })?),
+        ),
+        None => (s, None),
+    };
+    if id.is_empty() {
+        return Err(format!("{s:?}: name a questionnaire, e.g. covid19@2"));
+    }
+    Ok(VersionRef {
+        id: id.to_string(),
+        version,
+    })
 }
 
 /// The range of UTC days an analysts' verb reads.

@@ -77,9 +77,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             verbs::call(&ctx, call).await
         }
         Command::ConnectTests(args) => verbs::connect_tests(args).await,
-        Command::Questionnaire(args::QuestionnaireCommand::Check { file }) => {
-            verbs::questionnaire_check(&file)
-        }
+        Command::Questionnaire(q) => match q {
+            args::QuestionnaireCommand::Check { file } => verbs::questionnaire_check(&file),
+            args::QuestionnaireCommand::Publish { file } => {
+                verbs::questionnaire_publish(&ctx, &file).await
+            }
+            args::QuestionnaireCommand::List { format } => {
+                verbs::questionnaire_list(&ctx, format).await
+            }
+            args::QuestionnaireCommand::Show { version } => {
+                verbs::questionnaire_show(&ctx, &version.id, version.version).await
+            }
+            args::QuestionnaireCommand::Activate { version } => {
+                verbs::questionnaire_activate(&ctx, &version.id, version.version).await
+            }
+            args::QuestionnaireCommand::Live { on, format } => {
+                verbs::questionnaire_live(&ctx, on, format).await
+            }
+        },
         Command::Invoke => verbs::invoke(&ctx).await,
         Command::Migrate { dir } => verbs::migrate(&ctx, dir.as_deref()).await,
         Command::Loadtest {

@@ -40,7 +40,10 @@ impl Ctx {
             .with_context(|| format!("cannot open the event store {}", self.spec))
     }
 
+    /// The reader of the store, with every questionnaire version of its catalog known to
+    /// the fold (an unreadable one is named on stderr).
     async fn reader(&self) -> Result<Reader> {
+        versions(self).await?;
         connect_triage::read::open_reader(&self.spec, &self.settings.dynamo_options())
             .await
             .with_context(|| format!("cannot open the event store {}", self.spec))
@@ -48,6 +51,18 @@ impl Ctx {
 
     fn app(&self, store: SharedStore) -> App {
         App::new(store).with_settings(&self.settings)
+    }
+
+    /// The store and an [`App`] on it that follows the store's questionnaire catalog, as
+    /// the Lambda does.
+    async fn line_app(&self) -> Result<App> {
+        let (store, catalog) =
+            store::open_with_catalog(&self.spec, &self.settings.dynamo_options())
+                .await
+                .with_context(|| format!("cannot open the event store {}", self.spec))?;
+        Ok(self
+            .app(store)
+            .with_catalog(catalog, self.settings.questionnaire_refresh))
     }
 }
 
@@ -180,8 +195,8 @@ pub async fn call(ctx: &Ctx, args: CallArgs) -> Result<ExitCode> {
         Some(id) => id,
         None => ContactId::parse(&uuid::Uuid::now_v7().to_string())?,
     };
-    let store = ctx.store().await?;
-    let app = ctx.app(store.clone());
+    let app = ctx.line_app().await?;
+    let store = app.store().clone();
     let mut contact = Contact::voice(contact_id.as_str(), LOCAL_INSTANCE_ARN);
     contact.customer_number = Some(caller);
     contact.center = center;
@@ -233,7 +248,7 @@ pub async fn invoke(ctx: &Ctx) -> Result<ExitCode> {
     // Check the input before opening the store: a malformed event never touches it. A
     // ContactFlowEvent, or a Connect contact event, answered as the Lambda answers it.
     connect_triage::connect::parse_invocation(&bytes, None)?;
-    let app = ctx.app(ctx.store().await?);
+    let app = ctx.line_app().await?;
     let response = app.handle_any(&bytes).await?;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, &response)?;
@@ -313,6 +328,7 @@ pub async fn loadtest(ctx: &Ctx, concurrency: usize, seconds: u64) -> Result<Exi
 
 /// `triage trail`: one call's events as analysts read them.
 pub async fn trail(ctx: &Ctx, contact_id: &ContactId, format: Format) -> Result<ExitCode> {
+    versions(ctx).await?;
     print_trail(&ctx.store().await?, contact_id, format).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -564,6 +580,239 @@ pub fn questionnaire_check(file: &Path) -> Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+impl Ctx {
+    async fn catalog(&self) -> Result<connect_triage::store::catalog::SharedCatalog> {
+        store::open_catalog(&self.spec, &self.settings.dynamo_options())
+            .await
+            .with_context(|| format!("cannot open the questionnaire catalog of {}", self.spec))
+    }
+}
+
+/// `triage questionnaire publish FILE`.
+pub async fn questionnaire_publish(ctx: &Ctx, file: &Path) -> Result<ExitCode> {
+    use connect_triage::domain::check::MAX_DOCUMENT_BYTES;
+    use connect_triage::questionnaires::{publish, PublishError, Published};
+    let text = read_small(file, MAX_DOCUMENT_BYTES as u64, "questionnaire file")?;
+    let catalog = ctx.catalog().await?;
+    match publish(&*catalog, &text, chrono::Utc::now()).await {
+        Ok(Published::New(v)) => {
+            say(format!(
+                "published {} in {} (sha256 {}); new calls start on it once you run `triage questionnaire activate {}`",
+                v.key(),
+                catalog.describe(),
+                &v.sha256[..12],
+                v.key()
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Published::Same { key, built_in }) => {
+            say(format!(
+                "{key} is {} with this content already: nothing to do",
+                if built_in { "built in" } else { "published" }
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(PublishError::Problems(problems)) => {
+            for p in &problems {
+                let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
+                eprintln!(
+                    "{}{line}: {}: {}; {}",
+                    file.display(),
+                    p.path,
+                    p.what,
+                    p.fix
+                );
+            }
+            eprintln!(
+                "{}: {} problem(s): nothing was published (`triage questionnaire check` shows the same)",
+                file.display(),
+                problems.len()
+            );
+            Ok(ExitCode::from(1))
+        }
+        Err(e @ PublishError::Store(_)) => Err(e.into()),
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            eprintln!("nothing was published");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Every version this store and build know, the readable ones registered for the fold.
+async fn versions(ctx: &Ctx) -> Result<connect_triage::questionnaires::Versions> {
+    let catalog = ctx.catalog().await?;
+    let versions = connect_triage::questionnaires::load(&*catalog).await?;
+    for u in &versions.unreadable {
+        eprintln!(
+            "warning: questionnaire record {} in {} cannot be read: {}",
+            u.at,
+            catalog.describe(),
+            u.why
+        );
+    }
+    Ok(versions)
+}
+
+#[derive(serde::Serialize)]
+struct VersionRow {
+    questionnaire: String,
+    published: String,
+    sha256: String,
+    active: bool,
+    questions: usize,
+    state: String,
+}
+
+impl connect_triage::output::Tabular for VersionRow {
+    fn headers() -> &'static [&'static str] {
+        &[
+            "questionnaire",
+            "published",
+            "sha256",
+            "active",
+            "questions",
+            "state",
+        ]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.questionnaire.clone(),
+            self.published.clone(),
+            self.sha256[..12.min(self.sha256.len())].to_string(),
+            if self.active { "yes" } else { "" }.to_string(),
+            self.questions.to_string(),
+            self.state.clone(),
+        ]
+    }
+}
+
+#[derive(serde::Serialize)]
+struct LiveRow {
+    questionnaire: String,
+    from: String,
+    until: String,
+}
+
+impl connect_triage::output::Tabular for LiveRow {
+    fn headers() -> &'static [&'static str] {
+        &["questionnaire", "from", "until"]
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.questionnaire.clone(),
+            self.from.clone(),
+            self.until.clone(),
+        ]
+    }
+}
+
+fn live_rows(live: Vec<connect_triage::questionnaires::Live>) -> Vec<LiveRow> {
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>, none: &str| {
+        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| none.to_string())
+    };
+    live.into_iter()
+        .map(|l| LiveRow {
+            questionnaire: l.key,
+            from: when(l.from, "(built in, before any activation)"),
+            until: when(l.until, "(now)"),
+        })
+        .collect()
+}
+
+/// `triage questionnaire list`.
+pub async fn questionnaire_list(ctx: &Ctx, format: Format) -> Result<ExitCode> {
+    let versions = versions(ctx).await?;
+    let active = versions.active();
+    let rows: Vec<VersionRow> = versions
+        .versions
+        .iter()
+        .map(|v| VersionRow {
+            questionnaire: v.key(),
+            published: v
+                .published_at
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_else(|| "built in".into()),
+            sha256: v.sha256.clone(),
+            active: v.key() == active,
+            questions: v.questionnaire.as_ref().map_or(0, |q| q.questions.len()),
+            state: match &v.questionnaire {
+                Ok(_) => "ok".into(),
+                Err(why) => format!("unreadable: {why}"),
+            },
+        })
+        .collect();
+    let timeline = live_rows(versions.timeline());
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(
+                &mut out,
+                &serde_json::json!({"active": active, "versions": rows, "activations": timeline}),
+            )?;
+            writeln!(out)?;
+        }
+        Format::Csv => write_rows(&mut out, &rows, format)?,
+        Format::Table => {
+            write_rows(&mut out, &rows, format)?;
+            writeln!(out)?;
+            writeln!(out, "new calls start on {active}; the activation log:")?;
+            write_rows(&mut out, &timeline, format)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `triage questionnaire show ID[@VERSION]`: the document, as stored.
+pub async fn questionnaire_show(ctx: &Ctx, id: &str, version: Option<u32>) -> Result<ExitCode> {
+    let versions = versions(ctx).await?;
+    let found = versions
+        .versions
+        .iter()
+        .filter(|v| v.id == id && version.is_none_or(|n| v.version == n))
+        .max_by_key(|v| v.version);
+    let Some(v) = found else {
+        let known: Vec<String> = versions.versions.iter().map(|v| v.key()).collect();
+        bail!(
+            "no questionnaire {id}{} is embedded or published; known: {}",
+            version.map(|n| format!("@{n}")).unwrap_or_default(),
+            known.join(", ")
+        );
+    };
+    match &v.questionnaire {
+        Ok(q) => say(q.canonical_json())?,
+        Err(why) => bail!("{} is stored but cannot be read: {why}", v.key()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `triage questionnaire activate ID@VERSION`.
+pub async fn questionnaire_activate(ctx: &Ctx, id: &str, version: Option<u32>) -> Result<ExitCode> {
+    let Some(version) = version else {
+        bail!("name the version to activate: triage questionnaire activate {id}@VERSION");
+    };
+    let catalog = ctx.catalog().await?;
+    let a = connect_triage::questionnaires::activate(&*catalog, id, version, chrono::Utc::now())
+        .await?;
+    say(format!(
+        "activation {}: new calls start on {} from {} (calls in progress finish on their own version; Lambdas follow within {} s)",
+        a.seq,
+        a.key(),
+        a.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ctx.settings.questionnaire_refresh.as_secs()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `triage questionnaire live --on DAY`.
+pub async fn questionnaire_live(ctx: &Ctx, day: NaiveDate, format: Format) -> Result<ExitCode> {
+    let versions = versions(ctx).await?;
+    let rows = live_rows(versions.live_during(day));
+    write_rows(&mut std::io::stdout().lock(), &rows, format)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `triage athena-sql`: the views and queries of the Athena path, to files or stdout.

@@ -47,6 +47,7 @@
 //! share one; re-appending the very same events is therefore idempotent here, where the
 //! memory store would report a conflict.
 
+pub mod catalog;
 pub mod client;
 pub mod direct;
 pub mod index;
