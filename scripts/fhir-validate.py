@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""Checks a FHIR R4 Questionnaire and the QuestionnaireResponses of an NDJSON file
+"""Checks FHIR R4 Questionnaires and the QuestionnaireResponses of an NDJSON file
 (src/read/fhir.rs writes both): each resource parses with the fhir.resources models of
 R4B (4.3.0: the version fhir.resources 8 ships closest to R4 4.0.1; Questionnaire and
-QuestionnaireResponse are the same in both), and the responses agree with the
-questionnaire: `questionnaire` is its url|version, every linkId is one of its items,
+QuestionnaireResponse are the same in both), and each response agrees with the
+questionnaire it names: `questionnaire` is one's url|version, every linkId is one of its items,
 answers have the item's type (valueBoolean only on boolean items, valueCoding from the
 item's answerOptions), a `completed` response answers every required item, statuses and
 ids are FHIR's. The models check cardinalities, unknown fields and primitive formats, but
 not code values and they coerce "yes" to a boolean, so those are checked on the JSON.
 
-    scripts/fhir-validate.py QUESTIONNAIRE_JSON NDJSON_FILE
+    scripts/fhir-validate.py NDJSON_FILE QUESTIONNAIRE_JSON [QUESTIONNAIRE_JSON ...]
 
 Prints one line per problem (FILE:LINE: where: what), then `N responses valid`. Exit
 status 0 when there is no problem, 1 otherwise. Install its package with scripts/pyenv.sh
@@ -204,7 +204,7 @@ def check_items(items, form: Form, where: str, problem) -> set[str]:
     return answered
 
 
-def check_responses(path: str, form: Form | None, report: Report) -> tuple[int, int]:
+def check_responses(path: str, forms: dict, report: Report) -> tuple[int, int]:
     from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
     valid = invalid = 0
@@ -244,9 +244,10 @@ def check_responses(path: str, form: Form | None, report: Report) -> tuple[int, 
             status = doc.get("status")
             if status not in RESPONSE_STATUS:
                 problem(f"status: {status!r} is not one of {sorted(RESPONSE_STATUS)}")
-            if form is not None:
-                if doc.get("questionnaire") != form.canonical:
-                    problem(f"questionnaire: {doc.get('questionnaire')!r} is not {form.canonical!r}")
+            form = forms.get(doc.get("questionnaire"))
+            if form is None:
+                problem(f"questionnaire: {doc.get('questionnaire')!r} is none of {sorted(forms)}")
+            else:
                 lang = doc.get("language")
                 if lang is not None and form.langs and lang not in form.langs:
                     problem(f"language: {lang!r} is not one the questionnaire speaks ({sorted(form.langs)})")
@@ -266,8 +267,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description="Check a FHIR R4 Questionnaire and the QuestionnaireResponses of an NDJSON file."
     )
-    parser.add_argument("questionnaire", metavar="QUESTIONNAIRE_JSON", help="the Questionnaire resource (JSON)")
     parser.add_argument("responses", metavar="NDJSON_FILE", help="QuestionnaireResponses, one a line")
+    parser.add_argument(
+        "questionnaires",
+        metavar="QUESTIONNAIRE_JSON",
+        nargs="+",
+        help="the Questionnaire resources (JSON) the responses answer: each response must name one of them (url|version)",
+    )
     args = parser.parse_args()
     try:
         import fhir.resources.R4B as r4b
@@ -278,8 +284,12 @@ def main() -> int:
         print(f"fhir-validate: fhir.resources.R4B is FHIR {r4b.__fhir_version__}, not 4.x")
         return 1
     report = Report()
-    form = check_questionnaire(args.questionnaire, report)
-    valid, invalid = check_responses(args.responses, form, report)
+    forms = {}
+    for path in args.questionnaires:
+        form = check_questionnaire(path, report)
+        if form is not None:
+            forms[form.canonical] = form
+    valid, invalid = check_responses(args.responses, forms, report)
     print(f"{valid} responses valid" + (f", {invalid} invalid" if invalid else ""))
     return 1 if report.problems else 0
 

@@ -35,6 +35,9 @@ pub struct Settings {
     /// activated questionnaire version, at most (1..=3,600; default 60;
     /// [`crate::questionnaires`]).
     pub questionnaire_refresh: Duration,
+    /// `TRIAGE_FHIR_BASE`: the canonical base URL of the FHIR resources `triage` writes
+    /// (default [`crate::read::export::DEFAULT_FHIR_BASE`], a reserved example domain).
+    pub fhir_base: String,
 }
 
 impl Default for Settings {
@@ -49,6 +52,7 @@ impl Default for Settings {
             connect_instance_arn: None,
             warm_calls: crate::store::warm::DEFAULT_WARM_CALLS,
             questionnaire_refresh: crate::questionnaires::DEFAULT_REFRESH,
+            fhir_base: crate::read::export::DEFAULT_FHIR_BASE.to_string(),
         }
     }
 }
@@ -84,6 +88,8 @@ pub enum SettingsError {
     Writes(String),
     #[error("TRIAGE_CALLER_HASH_KEY")]
     CallerKey(#[source] CallerKeyError),
+    #[error("TRIAGE_FHIR_BASE={0:?}: use an absolute https:// (or http://) URL without spaces, e.g. https://fhir.health.example/triage")]
+    FhirBase(String),
 }
 
 impl Settings {
@@ -152,6 +158,17 @@ impl Settings {
                 .map_or(defaults.warm_calls, |n| n as usize),
             questionnaire_refresh: number("TRIAGE_QUESTIONNAIRE_REFRESH_SECONDS", 1, 3_600)?
                 .map_or(defaults.questionnaire_refresh, Duration::from_secs),
+            fhir_base: match set("TRIAGE_FHIR_BASE") {
+                None => defaults.fhir_base,
+                Some(b)
+                    if (b.starts_with("https://") || b.starts_with("http://"))
+                        && !b.contains(char::is_whitespace)
+                        && !b.contains(['|', '#', '?']) =>
+                {
+                    b
+                }
+                Some(b) => return Err(SettingsError::FhirBase(b)),
+            },
         })
     }
 

@@ -13,7 +13,16 @@ pub enum ExportFormat {
     Jsonl,
     /// Comma-separated, with a header line; `yes` is `true`/`false`.
     Csv,
+    /// HL7 FHIR R4: one `QuestionnaireResponse` per call (not per answer), one a line, as
+    /// FHIR Bulk Data files are (NDJSON); each names its questionnaire version's canonical
+    /// (`triage questionnaire fhir ID@VERSION` writes that `Questionnaire`). See
+    /// [`super::fhir`].
+    Fhir,
 }
+
+/// The canonical base URL of FHIR resources when `TRIAGE_FHIR_BASE` is not set: a reserved
+/// example domain, to be replaced by the health authority's own.
+pub const DEFAULT_FHIR_BASE: &str = "https://connect-triage.example/fhir";
 
 /// One answer, with what analysts group by.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -77,15 +86,18 @@ impl AnswerRow<'_> {
 enum Sink<'a> {
     Csv(Box<csv::Writer<&'a mut dyn Write>>),
     Jsonl(&'a mut dyn Write),
+    Fhir(&'a mut dyn Write),
 }
 
 /// Writes every answer of `query` to `out`; calls `progress` after every `every` calls and
 /// at the end (once: not twice when the total is a multiple of `every`). Returns the totals.
+/// `fhir_base` is the canonical base of [`ExportFormat::Fhir`]'s references.
 pub async fn export(
     reader: &Reader,
     query: &CallQuery,
     out: &mut dyn Write,
     format: ExportFormat,
+    fhir_base: &str,
     every: u64,
     mut progress: impl FnMut(Progress),
 ) -> Result<Progress, super::ReadError> {
@@ -97,8 +109,39 @@ pub async fn export(
             Sink::Csv(Box::new(w))
         }
         ExportFormat::Jsonl => Sink::Jsonl(out),
+        ExportFormat::Fhir => Sink::Fhir(out),
     };
     for_each_call(reader, query, |call, _| {
+        if let Sink::Fhir(out) = &mut sink {
+            // The call's own version: every version the reader could read is known.
+            let response = match crate::domain::Questionnaire::lookup(
+                &call.questionnaire,
+                call.questionnaire_version,
+            ) {
+                Some(q) => super::fhir::questionnaire_response(&call, q, fhir_base),
+                None => {
+                    return Err(super::ReadError::Fold {
+                        contact_id: call.contact_id.clone(),
+                        source: crate::domain::FoldError {
+                            seq: 1,
+                            kind: "CallStarted",
+                            why: format!(
+                                "questionnaire {}@{} is not known",
+                                call.questionnaire, call.questionnaire_version
+                            ),
+                        },
+                    })
+                }
+            };
+            serde_json::to_writer(&mut **out, &response)?;
+            writeln!(out)?;
+            done.answers += call.answers.len() as u64;
+            done.calls += 1;
+            if every > 0 && done.calls % every == 0 {
+                progress(done);
+            }
+            return Ok(());
+        }
         let t = |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
         let started = t(call.started_at);
         for a in &call.answers {
@@ -123,6 +166,7 @@ pub async fn export(
                     writeln!(out)?;
                 }
                 Sink::Csv(w) => w.write_record(row.cells())?,
+                Sink::Fhir(_) => {}
             }
             done.answers += 1;
         }
@@ -134,7 +178,7 @@ pub async fn export(
     })
     .await?;
     match &mut sink {
-        Sink::Jsonl(out) => out.flush()?,
+        Sink::Jsonl(out) | Sink::Fhir(out) => out.flush()?,
         Sink::Csv(w) => w.flush()?,
     }
     if every == 0 || done.calls % every != 0 {

@@ -22,7 +22,7 @@
 //! different inputs never get the same id (short of a hash collision). The full contact id
 //! is always in `identifier`.
 //!
-//! **Canonical URLs.** `url` = `{canonical_base}/{questionnaire id}`, `version` = the
+//! **Canonical URLs.** `url` = `{canonical_base}/Questionnaire/{questionnaire id}`, `version` = the
 //! questionnaire's version as a string, and a response's `questionnaire` is
 //! `{url}|{version}` (a canonical pinned to a version). Our own definitions live under the
 //! same base: `{base}/StructureDefinition/triage-*` (extensions),
@@ -110,9 +110,9 @@ const HASHED_ID_PREFIX: &str = "sha256-";
 /// The longest FHIR id.
 const MAX_ID_LEN: usize = 64;
 
-/// The canonical URL of a questionnaire: `{canonical_base}/{id}`.
+/// The canonical URL of a questionnaire: `{canonical_base}/Questionnaire/{id}`.
 pub fn questionnaire_url(q: &Questionnaire, canonical_base: &str) -> String {
-    format!("{}/{}", base(canonical_base), q.id)
+    format!("{}/Questionnaire/{}", base(canonical_base), q.id)
 }
 
 /// The questionnaire's canonical pinned to its version: `{url}|{version}`, what a response's
@@ -295,7 +295,7 @@ fn base(canonical_base: &str) -> &str {
 }
 
 fn canonical(canonical_base: &str, id: &str, version: u32) -> String {
-    format!("{}/{id}|{version}", base(canonical_base))
+    format!("{}/Questionnaire/{id}|{version}", base(canonical_base))
 }
 
 fn outcome_system(base: &str) -> String {
@@ -602,7 +602,7 @@ mod tests {
         let r = questionnaire_resource(q(), BASE);
         assert_eq!(r["resourceType"], "Questionnaire");
         assert_eq!(r["id"], "covid19-1");
-        assert_eq!(r["url"], format!("{BASE}/covid19"));
+        assert_eq!(r["url"], format!("{BASE}/Questionnaire/covid19"));
         assert_eq!(r["version"], "1");
         assert_eq!(r["name"], "Covid19");
         assert_eq!(r["title"], q().title.as_str());
@@ -693,7 +693,7 @@ mod tests {
         assert_eq!(slashed, questionnaire_resource(q(), BASE));
         assert_eq!(
             questionnaire_canonical(q(), &format!("{BASE}//")),
-            format!("{BASE}/covid19|1")
+            format!("{BASE}/Questionnaire/covid19|1")
         );
     }
 
@@ -731,7 +731,7 @@ mod tests {
     #[test]
     fn a_response_names_the_questionnaire_by_canonical_and_version() {
         let canonical = questionnaire_canonical(q(), BASE);
-        assert_eq!(canonical, format!("{BASE}/covid19|1"));
+        assert_eq!(canonical, format!("{BASE}/Questionnaire/covid19|1"));
         let qr = questionnaire_resource(q(), BASE);
         assert_eq!(
             canonical,
@@ -847,7 +847,10 @@ mod tests {
         other.version = 2;
         other.questions[0].text.es = "otra".into();
         let r = questionnaire_response(&call, &other, BASE);
-        assert_eq!(r["questionnaire"], format!("{BASE}/covid19|1"));
+        assert_eq!(
+            r["questionnaire"],
+            format!("{BASE}/Questionnaire/covid19|1")
+        );
         assert_eq!(items(&r)[0]["text"], q().questions[0].text.es.as_str());
         let outcome = items(&r).iter().find(|i| i["linkId"] == OUTCOME_LINK_ID);
         assert!(outcome.is_some_and(|o| o["answer"][0]["valueCoding"].get("display").is_none()));

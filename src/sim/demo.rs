@@ -146,12 +146,26 @@ pub async fn seed_demo(
     store: SharedStore,
     plan: &DemoPlan,
     hasher: CallerHasher,
+    progress: impl FnMut(u32),
+) -> Result<DemoReport, DemoError> {
+    seed_demo_with(
+        App::new(store).with_caller_hasher(Some(hasher)),
+        plan,
+        progress,
+    )
+    .await
+}
+
+/// [`seed_demo`] through `base` (its store, caller hasher and questionnaire catalog: calls
+/// start on the version `base` would start a real call on now).
+pub async fn seed_demo_with(
+    base: App,
+    plan: &DemoPlan,
     mut progress: impl FnMut(u32),
 ) -> Result<DemoReport, DemoError> {
     if plan.calls == 0 || plan.days == 0 {
         return Err(DemoError::Empty);
     }
-    let base = App::new(store).with_caller_hasher(Some(hasher));
     let mut report = DemoReport::default();
     let mut running = tokio::task::JoinSet::new();
     let mut next = 0u32;

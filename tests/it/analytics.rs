@@ -765,6 +765,7 @@ async fn export_streams_rows_while_the_index_is_still_being_read() {
         &CallQuery::new(range()),
         &mut out,
         ExportFormat::Jsonl,
+        connect_triage::read::export::DEFAULT_FHIR_BASE,
         5_000,
         |_| reports += 1,
     )

@@ -29,4 +29,5 @@ mod runtime_api;
 mod scenarios;
 mod soak;
 mod template;
+mod versions;
 mod warm;

@@ -248,6 +248,14 @@ pub enum QuestionnaireCommand {
         #[arg(value_parser = version_ref)]
         version: VersionRef,
     },
+    /// The version (ID: the newest) as an HL7 FHIR R4 `Questionnaire` resource (canonical
+    /// URL TRIAGE_FHIR_BASE/Questionnaire/ID, its version, items with their texts, English
+    /// as FHIR's translation extension, weights and thresholds as extensions). `triage
+    /// export --format fhir` writes the calls as `QuestionnaireResponse`s that point at it.
+    Fhir {
+        #[arg(value_parser = version_ref)]
+        version: VersionRef,
+    },
     /// Which version(s) new calls started on during a UTC day, from the activation log.
     Live {
         /// YYYY-MM-DD.

@@ -91,6 +91,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             args::QuestionnaireCommand::Activate { version } => {
                 verbs::questionnaire_activate(&ctx, &version.id, version.version).await
             }
+            args::QuestionnaireCommand::Fhir { version } => {
+                verbs::questionnaire_fhir(&ctx, &version.id, version.version).await
+            }
             args::QuestionnaireCommand::Live { on, format } => {
                 verbs::questionnaire_live(&ctx, on, format).await
             }

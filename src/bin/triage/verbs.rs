@@ -17,7 +17,7 @@ use connect_triage::read::{thousands, CallQuery, DayRange, Progress, Reader, Sou
 use connect_triage::sim::call::{
     describe_end, describe_handoff, run_call, Press, TerminalCaller, LOCAL_INSTANCE_ARN,
 };
-use connect_triage::sim::demo::{seed_demo, DemoPlan, DEMO_HASH_KEY, DEMO_PREFIX};
+use connect_triage::sim::demo::{seed_demo_with, DemoPlan, DEMO_HASH_KEY, DEMO_PREFIX};
 use connect_triage::sim::loadtest;
 use connect_triage::store::dynamodb::migrate::{migrate as apply_migrations, Migrations};
 use connect_triage::store::{self, SharedStore, StoreSpec};
@@ -501,11 +501,29 @@ pub async fn export_rows(
             let file = std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
             let mut w = std::io::BufWriter::new(file);
-            export(&reader, &query, &mut w, format, progress_every, progress).await?
+            export(
+                &reader,
+                &query,
+                &mut w,
+                format,
+                &ctx.settings.fhir_base,
+                progress_every,
+                progress,
+            )
+            .await?
         }
         None => {
             let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-            export(&reader, &query, &mut w, format, progress_every, progress).await?
+            export(
+                &reader,
+                &query,
+                &mut w,
+                format,
+                &ctx.settings.fhir_base,
+                progress_every,
+                progress,
+            )
+            .await?
         }
     };
     eprintln!(
@@ -807,6 +825,31 @@ pub async fn questionnaire_activate(ctx: &Ctx, id: &str, version: Option<u32>) -
     Ok(ExitCode::SUCCESS)
 }
 
+/// `triage questionnaire fhir ID[@VERSION]`: the version as a FHIR R4 `Questionnaire`.
+pub async fn questionnaire_fhir(ctx: &Ctx, id: &str, version: Option<u32>) -> Result<ExitCode> {
+    let versions = versions(ctx).await?;
+    let found = versions
+        .versions
+        .iter()
+        .filter(|v| v.id == id && version.is_none_or(|n| v.version == n))
+        .max_by_key(|v| v.version);
+    let Some(v) = found else {
+        bail!(
+            "no questionnaire {id}{} is embedded or published",
+            version.map(|n| format!("@{n}")).unwrap_or_default()
+        );
+    };
+    let q = match &v.questionnaire {
+        Ok(q) => q,
+        Err(why) => bail!("{} is stored but cannot be read: {why}", v.key()),
+    };
+    let resource = connect_triage::read::fhir::questionnaire_resource(q, &ctx.settings.fhir_base);
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &resource)?;
+    writeln!(out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `triage questionnaire live --on DAY`.
 pub async fn questionnaire_live(ctx: &Ctx, day: NaiveDate, format: Format) -> Result<ExitCode> {
     let versions = versions(ctx).await?;
@@ -856,7 +899,8 @@ pub async fn seed_demo_calls(
         Some(h) => h.clone(),
         None => CallerHasher::new(DEMO_HASH_KEY)?,
     };
-    let store = ctx.store().await?;
+    let app = ctx.line_app().await?.with_caller_hasher(Some(hasher));
+    let store = app.store().clone();
     let last = first_day + chrono::Duration::days(i64::from(days.max(1)) - 1);
     eprintln!(
         "*** SYNTHETIC DEMO DATA *** {calls} made-up calls (contact ids {DEMO_PREFIX}...), {first_day} to {last}, seed {seed}, into {}",
@@ -868,7 +912,7 @@ pub async fn seed_demo_calls(
         first_day,
         seed,
     };
-    let report = seed_demo(store, &plan, hasher, |n| {
+    let report = seed_demo_with(app, &plan, |n| {
         if n % 100 == 0 {
             eprintln!("played {n} of {calls} demo calls...");
         }
