@@ -400,6 +400,8 @@ pub struct LineQuestionnaire {
     catalog: Option<SharedCatalog>,
     refresh: Duration,
     state: Mutex<LineState>,
+    /// Held while the activation log is read.
+    reading: tokio::sync::Mutex<()>,
     reads: AtomicU64,
 }
 
@@ -422,6 +424,7 @@ impl LineQuestionnaire {
                 seq: 0,
                 checked: None,
             }),
+            reading: tokio::sync::Mutex::new(()),
             reads: AtomicU64::new(0),
         }
     }
@@ -455,10 +458,20 @@ impl LineQuestionnaire {
         let Some(catalog) = &self.catalog else {
             return self.cached();
         };
+        let due = |s: &LineState| s.checked.is_none_or(|t| t.elapsed() >= self.refresh);
+        {
+            let s = self.lock();
+            if !due(&s) {
+                return s.current;
+            }
+        }
+        // One read at a time: calls starting while it is under way (a process serving
+        // several at once, such as `triage seed-demo`) wait for its answer rather than take
+        // the version it is about to replace.
+        let _reading = self.reading.lock().await;
         {
             let mut s = self.lock();
-            let due = s.checked.is_none_or(|t| t.elapsed() >= self.refresh);
-            if !due {
+            if !due(&s) {
                 return s.current;
             }
             s.checked = Some(Instant::now());
@@ -506,25 +519,66 @@ impl LineQuestionnaire {
     /// Makes `id@version` known to the fold if it is not: a call in progress on a version
     /// this process has not seen (started by another container). Read once, then known.
     pub async fn resolve(&self, id: &str, version: u32) -> Result<(), String> {
-        if Questionnaire::lookup(id, version).is_some() {
-            return Ok(());
+        resolve_in(self.catalog.as_deref(), id, version).await
+    }
+}
+
+/// Makes `id@version` known to the fold if it is not, reading it from `catalog`.
+pub async fn resolve_in(
+    catalog: Option<&dyn Catalog>,
+    id: &str,
+    version: u32,
+) -> Result<(), String> {
+    if Questionnaire::lookup(id, version).is_some() {
+        return Ok(());
+    }
+    let Some(catalog) = catalog else {
+        return Err(format!(
+            "{id}@{version} is not embedded and no catalog is open"
+        ));
+    };
+    match catalog.version(id, version).await {
+        Ok(Some(Ok(v))) => read_version(id, version, &v.sha256, &v.document)
+            .and_then(|q| Questionnaire::register(q).map_err(|e| e.to_string()))
+            .map(|_| ()),
+        Ok(Some(Err(u))) => Err(u.why),
+        Ok(None) => Err(format!(
+            "{id}@{version} is not published in {}",
+            catalog.describe()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The catalog a process reads versions it has not seen from, when a stored call names one
+/// ([`know_started`]): set once at start by processes that fold calls of any version (the
+/// projector). The fold's lookup is process-wide ([`Questionnaire::lookup`]), so its source
+/// is too.
+static SOURCE: std::sync::OnceLock<SharedCatalog> = std::sync::OnceLock::new();
+
+/// Sets the catalog [`know_started`] reads from (the first call wins).
+pub fn read_versions_from(catalog: SharedCatalog) {
+    let _ = SOURCE.set(catalog);
+}
+
+/// Makes the version the call of `history` started on known to the fold, reading it from
+/// the catalog of [`read_versions_from`] if this process has not seen it. An error says why
+/// it cannot be known; the fold then reports the call as unreadable.
+pub async fn know_started(history: &[crate::domain::Event]) -> Result<(), String> {
+    match history.first().map(|e| &e.kind) {
+        Some(crate::domain::EventKind::CallStarted {
+            questionnaire,
+            questionnaire_version,
+            ..
+        }) => {
+            resolve_in(
+                SOURCE.get().map(|c| &**c),
+                questionnaire,
+                *questionnaire_version,
+            )
+            .await
         }
-        let Some(catalog) = &self.catalog else {
-            return Err(format!(
-                "{id}@{version} is not embedded and no catalog is open"
-            ));
-        };
-        match catalog.version(id, version).await {
-            Ok(Some(Ok(v))) => read_version(id, version, &v.sha256, &v.document)
-                .and_then(|q| Questionnaire::register(q).map_err(|e| e.to_string()))
-                .map(|_| ()),
-            Ok(Some(Err(u))) => Err(u.why),
-            Ok(None) => Err(format!(
-                "{id}@{version} is not published in {}",
-                catalog.describe()
-            )),
-            Err(e) => Err(e.to_string()),
-        }
+        _ => Ok(()),
     }
 }
 
@@ -663,6 +717,123 @@ mod tests {
             Questionnaire::lookup("covid19", 2).map(|q| q.questions[0].weight),
             Some(20)
         );
+    }
+
+    /// A catalog that counts the line's reads and fails them on demand.
+    struct Flaky {
+        inner: MemoryCatalog,
+        reads: AtomicU64,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl Catalog for Flaky {
+        async fn versions(
+            &self,
+        ) -> Result<Vec<crate::store::catalog::Read<StoredVersion>>, StoreError> {
+            self.inner.versions().await
+        }
+        async fn version(
+            &self,
+            id: &str,
+            v: u32,
+        ) -> Result<Option<crate::store::catalog::Read<StoredVersion>>, StoreError> {
+            self.inner.version(id, v).await
+        }
+        async fn put_version(&self, v: &StoredVersion) -> Result<(), StoreError> {
+            self.inner.put_version(v).await
+        }
+        async fn activations(
+            &self,
+        ) -> Result<Vec<crate::store::catalog::Read<Activation>>, StoreError> {
+            self.inner.activations().await
+        }
+        async fn current(
+            &self,
+        ) -> Result<Option<crate::store::catalog::Read<Activation>>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable(
+                    "the test turned the catalog off".into(),
+                ));
+            }
+            self.inner.current().await
+        }
+        async fn put_activation(&self, a: &Activation) -> Result<(), StoreError> {
+            self.inner.put_activation(a).await
+        }
+        fn describe(&self) -> String {
+            "flaky".into()
+        }
+    }
+
+    /// Through the Lambda's turn: many new calls in a minute cost one read of the
+    /// activation log; a failed read keeps the version; calls in progress keep theirs.
+    #[tokio::test(start_paused = true)]
+    async fn the_turn_reads_the_log_once_a_minute_whatever_the_calls() {
+        use crate::app::App;
+        use crate::store::memory::MemoryStore;
+        let cat = Arc::new(Flaky {
+            inner: MemoryCatalog::new(),
+            reads: AtomicU64::new(0),
+            failing: false.into(),
+        });
+        let app = App::new(Arc::new(MemoryStore::new())).with_catalog(cat.clone(), DEFAULT_REFRESH);
+        let first = |cid: String| {
+            let app = app.clone();
+            async move {
+                let ev = crate::flow::voice_event(&cid, "+34600000001", &[]);
+                app.handle_value(ev).await.expect("turn")
+            }
+        };
+        for i in 0..30 {
+            first(format!("00000000-0000-4000-8000-{i:012}")).await;
+        }
+        assert_eq!(
+            cat.reads.load(Ordering::SeqCst),
+            1,
+            "30 new calls, one read"
+        );
+        publish(&*cat, &v2().canonical_json(), Utc::now())
+            .await
+            .expect("v2");
+        activate(&*cat, "covid19", 2, Utc::now()).await.expect("on");
+        tokio::time::advance(DEFAULT_REFRESH).await;
+        first("00000000-0000-4000-8000-100000000000".into()).await;
+        assert_eq!(cat.reads.load(Ordering::SeqCst), 2);
+        assert_eq!(app.line().cached().key(), "covid19@2");
+        // The catalog goes away: new calls keep covid19@2, one try a minute.
+        cat.failing.store(true, Ordering::SeqCst);
+        tokio::time::advance(DEFAULT_REFRESH).await;
+        for i in 0..10 {
+            first(format!("00000000-0000-4000-8000-2000000000{i:02}")).await;
+        }
+        assert_eq!(cat.reads.load(Ordering::SeqCst), 3);
+        assert_eq!(app.line().cached().key(), "covid19@2");
+        // Every one of those calls started on covid19@2; the first 30 stay on covid19@1.
+        let store = app.store();
+        let version_of = |cid: &str| {
+            let store = store.clone();
+            let cid = crate::domain::ContactId::parse(cid).expect("id");
+            async move {
+                match store
+                    .load(&cid)
+                    .await
+                    .expect("load")
+                    .first()
+                    .map(|e| e.kind.clone())
+                {
+                    Some(crate::domain::EventKind::CallStarted {
+                        questionnaire_version,
+                        ..
+                    }) => questionnaire_version,
+                    other => panic!("{other:?}"),
+                }
+            }
+        };
+        assert_eq!(version_of("00000000-0000-4000-8000-000000000000").await, 1);
+        assert_eq!(version_of("00000000-0000-4000-8000-100000000000").await, 2);
+        assert_eq!(version_of("00000000-0000-4000-8000-200000000009").await, 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -343,6 +343,9 @@ pub async fn project_call(
         {
             return Ok(Projected::UpToDate);
         }
+        if let Err(why) = crate::questionnaires::know_started(&history).await {
+            tracing::warn!(contact_id = %id, %why, "the call's questionnaire version cannot be read");
+        }
         let summary =
             settled_summary(contact_id, &history).map_err(|source| ProjectError::Fold {
                 contact_id: id.clone(),

@@ -364,6 +364,16 @@ async fn versions_on(store: &str) {
         7 + 8,
         "each version's questions apart: {questions:?}"
     );
+    // The read model counts them apart too (rebuilt from the events by the projector's code).
+    run(args(&["project", "--rebuild"]));
+    let model: Value = serde_json::from_str(&run(args(&[
+        "stats", "--format", "json", "--source", "model",
+    ])))
+    .expect("stats");
+    assert_eq!(
+        model["questions"], stats["questions"],
+        "model and events agree"
+    );
     assert!(questions.contains(&("covid19@2".into(), "sore_throat".into(), 1)));
     assert!(questions.contains(&("covid19@1".into(), "headache".into(), 1)));
     let export = run(args(&["export", "--format", "jsonl"]));
@@ -407,6 +417,17 @@ async fn versions_on_the_file_store() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = format!("file:{}", dir.path().join("events.jsonl").display());
     versions_on(&store).await;
+
+    // Athena's questions view: the build's versions, and with --published the store's too.
+    let sql = ok(run_triage(&store, &["athena-sql"], b""));
+    assert!(!sql.contains("'sore_throat'"), "built in only");
+    let sql = ok(run_triage(&store, &["athena-sql", "--published"], b""));
+    assert!(
+        sql.contains(
+            "('covid19', 2, 'es', 5, 'sore_throat', 10, 'Pulse 1 si tiene dolor de garganta')"
+        ),
+        "{sql}"
+    );
 
     // A stored version changed behind the catalog's back: named by every reader.
     let catalog = dir.path().join("events.jsonl.questionnaires.jsonl");

@@ -203,6 +203,11 @@ pub enum Command {
     AthenaSql {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// Also the questionnaire versions published in the store (--store) in the
+        /// `triage_questions` view: run it again, and the view's CREATE in Athena, after
+        /// each publication.
+        #[arg(long)]
+        published: bool,
     },
     /// SYNTHETIC demo data: plays N made-up calls through the real Lambda turn, spread over
     /// D past days. Contact ids start with `demo-`. Never run it against production.

@@ -146,7 +146,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             progress_every,
             source,
         } => verbs::report(&ctx, &range, &out, progress_every, source).await,
-        Command::AthenaSql { out } => verbs::athena_sql(out.as_deref()),
+        Command::AthenaSql { out, published } => {
+            verbs::athena_sql(&ctx, out.as_deref(), published).await
+        }
         Command::SeedDemo {
             calls,
             days,

@@ -859,8 +859,18 @@ pub async fn questionnaire_live(ctx: &Ctx, day: NaiveDate, format: Format) -> Re
 }
 
 /// `triage athena-sql`: the views and queries of the Athena path, to files or stdout.
-pub fn athena_sql(out: Option<&Path>) -> Result<ExitCode> {
-    use connect_triage::read::athena::files;
+pub async fn athena_sql(ctx: &Ctx, out: Option<&Path>, published: bool) -> Result<ExitCode> {
+    use connect_triage::domain::Questionnaire;
+    use connect_triage::read::athena::files_with;
+    let mut known: Vec<&'static Questionnaire> = Questionnaire::catalog().to_vec();
+    if published {
+        for v in versions(ctx).await?.versions {
+            if let (Ok(q), Some(_)) = (v.questionnaire, v.published_at) {
+                known.push(q);
+            }
+        }
+    }
+    let files = || files_with(&known);
     match out {
         Some(dir) => {
             for (path, sql) in files() {
