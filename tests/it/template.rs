@@ -1055,3 +1055,85 @@ fn the_native_test_cases_are_connect_test_cases_behind_their_switch() {
         .expect("and")
         .contains(&serde_json::json!({"Condition": "HasHospitalQueue"})));
 }
+
+/// The answers bot is connect/lex-bot.json, deployed only with SpeechInput Enabled: every
+/// intent with that locale's utterances, the fallback every Lex V2 bot needs, a version and
+/// alias with every locale enabled, Connect's permission on the alias and the LEX_BOT
+/// association of the instance with that alias.
+#[test]
+fn the_answers_bot_is_connect_lex_bot_json() {
+    let t = template();
+    let bot: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("connect/lex-bot.json")).expect("bot file"),
+    )
+    .expect("bot JSON");
+    for name in [
+        "AnswersBotRole",
+        "AnswersBot",
+        "AnswersBotVersion",
+        "AnswersBotAlias",
+        "AnswersBotConnectPolicy",
+        "AnswersBotIntegration",
+    ] {
+        assert_eq!(
+            resource(&t, name)["Condition"],
+            "SpeechInputEnabled",
+            "{name} is deployed only with speech on"
+        );
+    }
+    assert_eq!(t["Parameters"]["SpeechInput"]["Default"], "Disabled");
+    let props = &resource(&t, "AnswersBot")["Properties"];
+    let locales = props["BotLocales"].as_array().expect("locales");
+    let want = bot["locales"].as_array().expect("bot locales");
+    assert_eq!(locales.len(), want.len());
+    for (got, want) in locales.iter().zip(want) {
+        assert_eq!(got["LocaleId"], want["locale_id"]);
+        assert_eq!(got["VoiceSettings"]["VoiceId"], want["voice"]);
+        assert_eq!(
+            got["NluConfidenceThreshold"],
+            bot["nlu_confidence_threshold"]
+        );
+        let intents = got["Intents"].as_array().expect("intents");
+        for intent in bot["intents"].as_array().expect("intents") {
+            let name = intent["name"].as_str().expect("name");
+            let deployed = intents
+                .iter()
+                .find(|i| i["Name"] == name)
+                .unwrap_or_else(|| panic!("intent {name} missing in {}", want["locale_id"]));
+            let utterances: Vec<&Value> = deployed["SampleUtterances"]
+                .as_array()
+                .expect("utterances")
+                .iter()
+                .map(|u| &u["Utterance"])
+                .collect();
+            let expected: Vec<&Value> = want["utterances"][name]
+                .as_array()
+                .expect("file utterances")
+                .iter()
+                .collect();
+            assert_eq!(utterances, expected, "{name} in {}", want["locale_id"]);
+        }
+        assert!(intents
+            .iter()
+            .any(|i| i["ParentIntentSignature"] == "AMAZON.FallbackIntent"));
+    }
+    let alias = &resource(&t, "AnswersBotAlias")["Properties"];
+    let enabled: Vec<&Value> = alias["BotAliasLocaleSettings"]
+        .as_array()
+        .expect("alias locales")
+        .iter()
+        .filter(|l| l["BotAliasLocaleSetting"]["Enabled"] == true)
+        .map(|l| &l["LocaleId"])
+        .collect();
+    assert_eq!(
+        enabled.len(),
+        want.len(),
+        "every locale is enabled on the alias"
+    );
+    let policy = &resource(&t, "AnswersBotConnectPolicy")["Properties"]["Policy"]["Statement"][0];
+    assert_eq!(policy["Principal"]["Service"], "connect.amazonaws.com");
+    assert!(policy["Condition"]["ArnEquals"]["aws:SourceArn"]["Ref"] == "ConnectInstanceArn");
+    let assoc = &resource(&t, "AnswersBotIntegration")["Properties"];
+    assert_eq!(assoc["IntegrationType"], "LEX_BOT");
+    assert_eq!(assoc["IntegrationArn"]["Fn::GetAtt"][0], "AnswersBotAlias");
+}
