@@ -6,6 +6,7 @@
 mod caller;
 pub mod contact_event;
 mod response;
+pub mod speech;
 mod wire;
 
 pub use caller::{CallerHasher, CallerKeyError, CallerNumber};
@@ -168,7 +169,20 @@ fn from_wire(
     let (params, attrs) = (details.parameters, data.attributes);
     let lang_raw = params.lang.or(attrs.lang).filter(|l| !l.trim().is_empty());
     let turn = params.turn.or(attrs.turn).map(Cow::into_owned);
-    let answer = params.answer.or(attrs.answer).map(Cow::into_owned);
+    let heard = speech::heard(
+        params.intent.as_deref(),
+        params.confidence.as_deref(),
+        params.input_mode.as_deref(),
+        params.dtmf.as_deref(),
+    );
+    let (answer, mode, confidence_pct) = match heard {
+        Some(h) => (Some(h.answer), h.mode, h.confidence_pct),
+        None => (
+            params.answer.or(attrs.answer).map(Cow::into_owned),
+            crate::domain::InputMode::Dtmf,
+            None,
+        ),
+    };
     let lang = lang_raw.as_deref().and_then(Lang::parse);
     let short = |v: Option<wire::Text<'_>>| {
         v.map(|t| t.0).filter(|s| !s.is_empty()).map(|s| {
@@ -192,6 +206,8 @@ fn from_wire(
         invocation: Invocation {
             turn,
             answer,
+            mode,
+            confidence_pct,
             lang,
             facts: CallFacts {
                 channel: short(data.channel),

@@ -146,6 +146,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
                         "turn" => &mut p.turn,
                         "answer" => &mut p.answer,
                         "lang" => &mut p.lang,
+                        "intent" => &mut p.intent,
+                        "confidence" => &mut p.confidence,
+                        "input_mode" => &mut p.input_mode,
+                        "dtmf" => &mut p.dtmf,
                         "Address" => &mut p.address,
                         _ => {
                             a.next_value::<IgnoredAny>()?;
@@ -205,6 +209,12 @@ pub struct Picked<'a> {
     pub turn: Option<Cow<'a, str>>,
     pub answer: Option<Cow<'a, str>>,
     pub lang: Option<Cow<'a, str>>,
+    /// The answers bot's path (src/connect/speech.rs): `$.Lex.IntentName`,
+    /// `$.Lex.IntentConfidence.Score`, how the caller answered, the keys pressed.
+    pub intent: Option<Cow<'a, str>>,
+    pub confidence: Option<Cow<'a, str>>,
+    pub input_mode: Option<Cow<'a, str>>,
+    pub dtmf: Option<Cow<'a, str>>,
     /// An endpoint's `Address` (the caller's number in `CustomerEndpoint`).
     pub address: Option<Cow<'a, str>>,
 }

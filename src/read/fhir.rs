@@ -470,6 +470,8 @@ mod tests {
                 question: question.id.clone(),
                 yes: y,
                 raw: if y { "1" } else { "0" }.into(),
+                mode: Default::default(),
+                confidence_pct: None,
             });
         }
         kinds.extend(tail.iter().cloned());

@@ -358,7 +358,10 @@ pub fn summarize(
     let mut state = CallState::default();
     let mut answers = Vec::new();
     for e in events {
-        if let EventKind::AnswerRecorded { question, yes, raw } = &e.kind {
+        if let EventKind::AnswerRecorded {
+            question, yes, raw, ..
+        } = &e.kind
+        {
             // The state before the answer knows the question's position and text.
             let (index, text) = state
                 .started

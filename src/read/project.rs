@@ -633,6 +633,8 @@ mod tests {
                 question: q.into(),
                 yes,
                 raw: if yes { "1" } else { "0" }.into(),
+                mode: Default::default(),
+                confidence_pct: None,
             },
         )
     }

@@ -78,11 +78,21 @@ pub fn trail(events: &[Event]) -> Result<Vec<TrailRow>, FoldError> {
                 ),
                 String::new(),
             ),
-            EventKind::AnswerRecorded { question, yes, .. } => (
-                question.clone(),
-                if *yes { "yes" } else { "no" }.to_string(),
-                String::new(),
-            ),
+            EventKind::AnswerRecorded {
+                question,
+                yes,
+                mode,
+                confidence_pct,
+                ..
+            } => {
+                let said = if *yes { "yes" } else { "no" };
+                let answer = match (mode, confidence_pct) {
+                    (crate::domain::InputMode::Dtmf, _) => said.to_string(),
+                    (m, Some(c)) => format!("{said} ({} {c}%)", m.as_str()),
+                    (m, None) => format!("{said} ({})", m.as_str()),
+                };
+                (question.clone(), answer, String::new())
+            }
             EventKind::InputRejected { question, raw, .. } => {
                 (question.clone(), format!("invalid ({raw})"), String::new())
             }

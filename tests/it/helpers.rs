@@ -71,6 +71,8 @@ pub fn answered(seq: u64, yes: bool, raw: &str) -> Event {
             question: format!("q{seq}"),
             yes,
             raw: raw.into(),
+            mode: Default::default(),
+            confidence_pct: None,
         },
     )
 }

@@ -28,6 +28,7 @@ mod round_trips;
 mod runtime_api;
 mod scenarios;
 mod soak;
+mod speech;
 mod template;
 mod versions;
 mod warm;

@@ -57,6 +57,10 @@ impl TurnArg {
 pub struct Invocation {
     pub turn: Option<String>,
     pub answer: Option<String>,
+    /// How `answer` was given (keys unless the flow asked through the answers bot).
+    pub mode: crate::event::InputMode,
+    /// For a spoken answer: the bot's confidence in its intent, in percent.
+    pub confidence_pct: Option<u8>,
     pub lang: Option<Lang>,
     pub facts: CallFacts,
 }
@@ -207,6 +211,8 @@ pub fn decide(
                 question: question_id,
                 yes,
                 raw,
+                mode: inv.mode,
+                confidence_pct: inv.confidence_pct,
             });
             let last = state.pending + 1 == q.questions.len();
             let outcome = if score >= q.hospital_threshold {

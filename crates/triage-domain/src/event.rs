@@ -10,7 +10,30 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The schema version this build writes. Older versions are upcast on read.
-pub const SCHEMA_VERSION: u16 = 1;
+pub const SCHEMA_VERSION: u16 = 2;
+
+/// How an answer was given: keys pressed (DTMF, the default and every schema-1 answer), or
+/// said to the Amazon Lex answers bot (connect/lex-bot.json).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputMode {
+    #[default]
+    Dtmf,
+    Speech,
+}
+
+impl InputMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputMode::Dtmf => "dtmf",
+            InputMode::Speech => "speech",
+        }
+    }
+
+    fn is_dtmf(&self) -> bool {
+        *self == InputMode::Dtmf
+    }
+}
 
 /// Longest raw caller input kept in an event, in characters; longer input is cut and its
 /// length recorded, so a hostile or broken flow cannot bloat the store.
@@ -88,7 +111,16 @@ pub enum EventKind {
     AnswerRecorded {
         question: String,
         yes: bool,
+        /// The key as Connect stored it; for a spoken answer, the key its intent stands
+        /// for. Never a transcript.
         raw: String,
+        /// How it was given (schema 2; schema-1 answers were all keyed). Written only for
+        /// speech, so keyed answers keep their schema-1 shape.
+        #[serde(default, skip_serializing_if = "InputMode::is_dtmf")]
+        mode: InputMode,
+        /// For speech: the bot's confidence in the intent, in percent, when Connect gave it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confidence_pct: Option<u8>,
     },
     InputRejected {
         question: String,
@@ -213,9 +245,10 @@ pub fn event_from_json(mut value: serde_json::Value) -> Result<Event, EventReadE
         .and_then(|s| s.as_u64())
         .ok_or(EventReadError::NoSchema)?;
     match schema {
-        // Version 1 is current. An upcaster for version N goes here, rewriting `value`
-        // from N to N+1 and falling through.
-        1 => {}
+        // 1 -> 2: `AnswerRecorded` gained `mode` and `confidence_pct`; a schema-1 answer was
+        // keyed (mode `dtmf`, the default) with no confidence: nothing to rewrite.
+        // An upcaster for a later version N goes here, rewriting `value` from N to N+1.
+        1 | 2 => {}
         v => return Err(EventReadError::TooNew(v)),
     }
     if let Some(obj) = value.as_object_mut() {

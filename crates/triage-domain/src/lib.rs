@@ -14,7 +14,8 @@ pub use decide::{
     decide, decide_ended, Answer, Decision, Invocation, ReplayReason, TurnArg, Warning,
 };
 pub use event::{
-    event_from_json, CallFacts, Event, EventKind, EventReadError, Outcome, SCHEMA_VERSION,
+    event_from_json, CallFacts, Event, EventKind, EventReadError, InputMode, Outcome,
+    SCHEMA_VERSION,
 };
 pub use ids::{ContactId, ContactIdError};
 pub use questionnaire::{Lang, Questionnaire, RegisterError, UnknownLang};

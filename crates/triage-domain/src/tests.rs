@@ -354,6 +354,8 @@ mod given_when_then {
             question: question.into(),
             yes,
             raw: if yes { "1" } else { "0" }.into(),
+            mode: Default::default(),
+            confidence_pct: None,
         }
     }
 
