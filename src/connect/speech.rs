@@ -145,7 +145,7 @@ mod tests {
         for loc in &b.locales {
             for i in &b.intents {
                 assert!(
-                    !loc.utterances.get(&i.name).map_or(true, Vec::is_empty),
+                    !loc.utterances.get(&i.name).is_none_or(Vec::is_empty),
                     "{} has no utterances for {}",
                     loc.locale_id,
                     i.name
