@@ -542,11 +542,27 @@ async fn a_hospital_outcome_transfers_only_when_a_queue_is_given() {
 // ---------------------------------------------------------------------------------------
 // IAM
 
+/// The statements every deployment has (those under an `Fn::If` are left out: see
+/// [`conditional_statements`]).
 fn statements(doc: &Value) -> Vec<&Value> {
     doc["Statement"]
         .as_array()
         .expect("Statement list")
         .iter()
+        .filter(|s| s.get("Fn::If").is_none())
+        .collect()
+}
+
+/// The statements deployed only when `condition` holds: `Fn::If [condition, S, NoValue]`.
+fn conditional_statements<'a>(doc: &'a Value, condition: &str) -> Vec<&'a Value> {
+    doc["Statement"]
+        .as_array()
+        .expect("Statement list")
+        .iter()
+        .filter_map(|s| s.get("Fn::If"))
+        .filter(|f| f[0] == condition)
+        .inspect(|f| assert_eq!(f[2], json!({"Ref": "AWS::NoValue"}), "nothing otherwise"))
+        .map(|f| &f[1])
         .collect()
 }
 
@@ -1136,4 +1152,68 @@ fn the_answers_bot_is_connect_lex_bot_json() {
     let assoc = &resource(&t, "AnswersBotIntegration")["Properties"];
     assert_eq!(assoc["IntegrationType"], "LEX_BOT");
     assert_eq!(assoc["IntegrationArn"]["Fn::GetAtt"][0], "AnswersBotAlias");
+}
+
+/// Audio (AudioStreaming Enabled only): the instance's media streams go to Kinesis Video
+/// Streams under the stack's prefix, encrypted with the events' key, kept at least an hour;
+/// the analysts may then read those streams (and only those) and decrypt them through
+/// Kinesis Video Streams; without it they have no audio access at all.
+#[test]
+fn audio_is_stored_and_readable_only_when_it_is_on() {
+    let t = template();
+    assert_eq!(t["Parameters"]["AudioStreaming"]["Default"], "Disabled");
+    assert_eq!(t["Parameters"]["AudioRetentionHours"]["MinValue"], 1);
+    let storage = resource(&t, "AudioStreamStorage");
+    assert_eq!(storage["Condition"], "AudioStreamingEnabled");
+    let p = &storage["Properties"];
+    assert_eq!(
+        (&p["ResourceType"], &p["StorageType"]),
+        (&json!("MEDIA_STREAMS"), &json!("KINESIS_VIDEO_STREAM"))
+    );
+    let kvs = &p["KinesisVideoStreamConfig"];
+    assert_eq!(kvs["Prefix"], json!({"Ref": "AudioStreamPrefix"}));
+    assert_eq!(
+        kvs["RetentionPeriodHours"],
+        json!({"Ref": "AudioRetentionHours"})
+    );
+    assert_eq!(kvs["EncryptionConfig"]["EncryptionType"], "KMS");
+    assert_eq!(
+        kvs["EncryptionConfig"]["KeyId"],
+        json!({"Fn::GetAtt": ["EventsKey", "Arn"]})
+    );
+    let policy = &resource(&t, "AnalystsReadPolicy")["Properties"]["PolicyDocument"];
+    let always: Vec<String> = statements(policy)
+        .iter()
+        .flat_map(|s| list(&s["Action"]))
+        .map(|a| a.as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        always.iter().all(|a| !a.starts_with("kinesisvideo:")),
+        "no audio access unless audio is on: {always:?}"
+    );
+    let audio = conditional_statements(policy, "AudioStreamingEnabled");
+    assert_eq!(audio.len(), 2);
+    let read = audio
+        .iter()
+        .find(|s| s["Sid"] == "ListenToTheCallsAudio")
+        .expect("read the streams");
+    assert_eq!(
+        list(&read["Action"]),
+        [
+            json!("kinesisvideo:GetDataEndpoint"),
+            json!("kinesisvideo:GetMedia")
+        ]
+    );
+    assert_eq!(
+        read["Resource"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:kinesisvideo:${AWS::Region}:${AWS::AccountId}:stream/${AudioStreamPrefix}-*/*"})
+    );
+    let key = audio
+        .iter()
+        .find(|s| s["Sid"] == "DecryptTheAudioThroughKinesisVideo")
+        .expect("decrypt");
+    assert_eq!(
+        key["Condition"]["StringEquals"]["kms:ViaService"],
+        json!({"Fn::Sub": "kinesisvideo.${AWS::Region}.amazonaws.com"})
+    );
 }
