@@ -44,6 +44,8 @@ pub struct App {
     instance: Option<String>,
     /// The histories this process last saw ([`App::with_warm_histories`]); none by default.
     warm: Option<Arc<WarmHistories>>,
+    /// Audio is recorded only from streams with this prefix (`TRIAGE_AUDIO_STREAM_PREFIX`).
+    audio_prefix: Option<String>,
 }
 
 /// What one invocation of the Lambda was, answered: a turn of a call, or a contact event.
@@ -104,6 +106,7 @@ impl App {
             clock: Arc::new(Utc::now),
             instance: None,
             warm: None,
+            audio_prefix: None,
         }
     }
 
@@ -162,6 +165,7 @@ impl App {
             .with_caller_hasher(settings.caller_hasher.clone())
             .with_budget(settings.turn_budget.0);
         app.instance = settings.connect_instance_arn.clone();
+        app.audio_prefix = settings.audio_stream_prefix.clone();
         app
     }
 
@@ -276,7 +280,20 @@ impl App {
     /// One turn, within the time budget. Store trouble never becomes a Lambda error: the
     /// caller hears a calm apology (`outcome=error`) and nothing partial is written.
     #[tracing::instrument(name = "turn", skip_all, fields(contact_id = %req.contact_id))]
-    pub async fn turn(&self, req: TurnRequest) -> Response {
+    pub async fn turn(&self, mut req: TurnRequest) -> Response {
+        match std::mem::replace(&mut req.media, connect::media::Media::None) {
+            connect::media::Media::None => {}
+            connect::media::Media::Malformed(why) => {
+                warn!(%why, "MediaStreams does not read: the call's audio is not recorded")
+            }
+            connect::media::Media::Audio(a) => match &self.audio_prefix {
+                Some(p) if !connect::media::has_prefix(&a.stream_arn, p) => warn!(
+                    prefix = %p,
+                    "the audio stream is not one of this stack's: the call's audio is not recorded"
+                ),
+                _ => req.invocation.audio = Some(a),
+            },
+        }
         if req.unknown_lang {
             warn!("unknown lang parameter; the call is held in Spanish");
         }

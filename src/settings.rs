@@ -27,6 +27,10 @@ pub struct Settings {
     /// `TRIAGE_CONNECT_INSTANCE_ARN`: the instance whose contact events are recorded (the
     /// template sets it; unset, every instance's are).
     pub connect_instance_arn: Option<String>,
+    /// `TRIAGE_AUDIO_STREAM_PREFIX`: the instance's media streams prefix; a call's audio is
+    /// recorded only from a stream with it (unset: any Kinesis video stream). The template
+    /// sets it when AudioStreaming is on.
+    pub audio_stream_prefix: Option<String>,
     /// `TRIAGE_WARM_CALLS`: calls whose histories the Lambda keeps between invocations
     /// (0..=10,000; default [`crate::store::warm::DEFAULT_WARM_CALLS`]; 0 turns it off).
     /// Only `bootstrap` uses it.
@@ -50,6 +54,7 @@ impl Default for Settings {
             sdk: SdkLimits::default(),
             turn_budget: TurnBudget::default(),
             connect_instance_arn: None,
+            audio_stream_prefix: None,
             warm_calls: crate::store::warm::DEFAULT_WARM_CALLS,
             questionnaire_refresh: crate::questionnaires::DEFAULT_REFRESH,
             fhir_base: crate::read::export::DEFAULT_FHIR_BASE.to_string(),
@@ -154,6 +159,7 @@ impl Settings {
             },
             turn_budget: TurnBudget(ms("TRIAGE_TURN_BUDGET_MS", defaults.turn_budget.0)?),
             connect_instance_arn: set("TRIAGE_CONNECT_INSTANCE_ARN"),
+            audio_stream_prefix: set("TRIAGE_AUDIO_STREAM_PREFIX"),
             warm_calls: number("TRIAGE_WARM_CALLS", 0, 10_000)?
                 .map_or(defaults.warm_calls, |n| n as usize),
             questionnaire_refresh: number("TRIAGE_QUESTIONNAIRE_REFRESH_SECONDS", 1, 3_600)?

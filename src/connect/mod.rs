@@ -5,6 +5,7 @@
 
 mod caller;
 pub mod contact_event;
+pub mod media;
 mod response;
 pub mod speech;
 mod wire;
@@ -50,6 +51,9 @@ pub struct TurnRequest {
     /// The caller's number, when a hash key is configured: hashed only if the call starts
     /// with this invocation (HMAC costs more than the rest of a turn).
     pub caller: Option<CallerNumber>,
+    /// What the event said of the call's audio (the service checks the stream's prefix and
+    /// puts it in `invocation.audio`).
+    pub media: media::Media,
 }
 
 impl TurnRequest {
@@ -199,7 +203,9 @@ fn from_wire(
         }),
         _ => None,
     };
+    let media = media::read(data.media_streams.as_ref());
     Ok(TurnRequest {
+        media,
         contact_id,
         unknown_lang: lang_raw.is_some() && lang.is_none(),
         caller,
@@ -208,6 +214,7 @@ fn from_wire(
             answer,
             mode,
             confidence_pct,
+            audio: None,
             lang,
             facts: CallFacts {
                 channel: short(data.channel),

@@ -42,6 +42,10 @@ pub struct ContactData<'a> {
     pub customer_endpoint: Picked<'a>,
     #[serde(rename = "Attributes", default, borrow)]
     pub attributes: Picked<'a>,
+    /// Where the call's audio is streamed (src/connect/media.rs); absent unless the flow
+    /// started media streaming.
+    #[serde(rename = "MediaStreams", default)]
+    pub media_streams: Option<serde_json::Value>,
 }
 
 /// A JSON object read as `T`. (Serde's derived structs also take arrays, by position,

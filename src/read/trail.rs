@@ -97,6 +97,20 @@ pub fn trail(events: &[Event]) -> Result<Vec<TrailRow>, FoldError> {
                 (question.clone(), format!("invalid ({raw})"), String::new())
             }
             EventKind::CallExited { question } => (question.clone(), "*".into(), String::new()),
+            EventKind::AudioStreamed {
+                stream_arn,
+                start_fragment,
+                ..
+            } => (
+                String::new(),
+                format!(
+                    "audio: {} from fragment {start_fragment}",
+                    stream_arn
+                        .split_once(":stream/")
+                        .map_or(stream_arn.as_str(), |(_, name)| name)
+                ),
+                String::new(),
+            ),
             EventKind::CallEnded {
                 ended_at,
                 disconnect_reason,

@@ -119,6 +119,35 @@ pub fn every_kind() -> Vec<Event> {
         concluded(6, Outcome::Hospital, None),
         concluded(7, Outcome::Exited, Some("caller pressed *")),
         started_bare(8),
+        // Schema 2: a spoken answer, and where the audio is (with and without its time).
+        event(
+            9,
+            EventKind::AnswerRecorded {
+                question: "q9".into(),
+                yes: true,
+                raw: "1".into(),
+                mode: connect_triage::domain::InputMode::Speech,
+                confidence_pct: Some(87),
+            },
+        ),
+        event(
+            10,
+            EventKind::AudioStreamed {
+                stream_arn: "arn:aws:kinesisvideo:eu-west-1:123456789012:stream/p-connect-x/1"
+                    .into(),
+                start_fragment: "91343852333181432392682062622220590765191907586".into(),
+                stream_started_at: Some(at(1_571_360_125_131)),
+            },
+        ),
+        event(
+            11,
+            EventKind::AudioStreamed {
+                stream_arn: "arn:aws:kinesisvideo:eu-west-1:123456789012:stream/p-connect-y/2"
+                    .into(),
+                start_fragment: "1".into(),
+                stream_started_at: None,
+            },
+        ),
     ];
     for (i, e) in events.iter_mut().enumerate() {
         e.seq = i as u64 + 1;

@@ -5,6 +5,7 @@
 
 mod analytics;
 mod athena;
+mod audio;
 mod bounds;
 mod call;
 mod cli;

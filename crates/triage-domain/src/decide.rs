@@ -52,6 +52,24 @@ impl TurnArg {
     }
 }
 
+/// Where a call's audio is: a Kinesis video stream and the fragment it starts at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioStream {
+    pub stream_arn: String,
+    pub start_fragment: String,
+    pub stream_started_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl AudioStream {
+    fn event(&self) -> EventKind {
+        EventKind::AudioStreamed {
+            stream_arn: self.stream_arn.clone(),
+            start_fragment: self.start_fragment.clone(),
+            stream_started_at: self.stream_started_at,
+        }
+    }
+}
+
 /// One invocation of the Lambda for one contact, in domain terms.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Invocation {
@@ -61,6 +79,8 @@ pub struct Invocation {
     pub mode: crate::event::InputMode,
     /// For a spoken answer: the bot's confidence in its intent, in percent.
     pub confidence_pct: Option<u8>,
+    /// Where the call's audio is streamed, when Connect said (checked by the service).
+    pub audio: Option<AudioStream>,
     pub lang: Option<Lang>,
     pub facts: CallFacts,
 }
@@ -112,6 +132,9 @@ pub fn decide(
             lang: inv.lang.unwrap_or_default(),
             facts: inv.facts.clone(),
         });
+        if let Some(audio) = &inv.audio {
+            out.push(audio.event());
+        }
         let warning = inv
             .answer
             .as_deref()
@@ -200,6 +223,10 @@ pub fn decide(
             warning,
         );
     };
+    // Where the audio is, once per call, with the first turn that records anything.
+    if let (None, Some(audio)) = (&state.audio, &inv.audio) {
+        out.push(audio.event());
+    }
     let raw_input = inv.answer.as_deref().unwrap_or("");
     let (raw, raw_len) = bounded_raw(raw_input);
     let question_id = question.id.clone();

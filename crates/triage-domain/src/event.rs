@@ -136,6 +136,18 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Where the call's audio is (schema 2): Connect streamed the caller's audio to Kinesis
+    /// Video Streams (`Details.ContactData.MediaStreams.Customer.Audio`). Recorded once per
+    /// call, before the turn's other events; `triage audio` reads the audio from there.
+    AudioStreamed {
+        stream_arn: String,
+        /// The fragment the call's audio starts at (a decimal string of up to 128 digits).
+        start_fragment: String,
+        /// When the stream started, if Connect said. (Not `started_at`: the DynamoDB store
+        /// adds that attribute to `CallStarted` items for its indexes.)
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "millis_opt")]
+        stream_started_at: Option<DateTime<Utc>>,
+    },
     /// Connect reported the contact disconnected (its contact event `DISCONNECTED`): when,
     /// and why if it said. The last event of a stream; at most one.
     CallEnded {
@@ -153,6 +165,7 @@ impl EventKind {
             EventKind::AnswerRecorded { .. } => "AnswerRecorded",
             EventKind::InputRejected { .. } => "InputRejected",
             EventKind::CallExited { .. } => "CallExited",
+            EventKind::AudioStreamed { .. } => "AudioStreamed",
             EventKind::TriageConcluded { .. } => "TriageConcluded",
             EventKind::CallEnded { .. } => "CallEnded",
         }
@@ -180,6 +193,11 @@ impl Event {
             EventKind::AnswerRecorded { question, raw, .. }
             | EventKind::InputRejected { question, raw, .. } => question.len() + raw.len(),
             EventKind::CallExited { question } => question.len(),
+            EventKind::AudioStreamed {
+                stream_arn,
+                start_fragment,
+                ..
+            } => stream_arn.len() + start_fragment.len(),
             EventKind::TriageConcluded { reason, .. } => opt(reason),
             EventKind::CallEnded {
                 disconnect_reason, ..
@@ -266,6 +284,29 @@ pub enum EventReadError {
     TooNew(u64),
     #[error("event does not match the schema: {0}")]
     Shape(serde_json::Error),
+}
+
+/// [`millis`] for an optional time.
+mod millis_opt {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        let s = Option::<String>::deserialize(d)?;
+        s.map(|s| {
+            DateTime::parse_from_rfc3339(&s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(serde::de::Error::custom)
+        })
+        .transpose()
+    }
 }
 
 /// Timestamps are written as RFC 3339 UTC with milliseconds: `2026-11-25T14:03:07.123Z`.

@@ -11,7 +11,7 @@ pub mod questionnaire;
 pub mod state;
 
 pub use decide::{
-    decide, decide_ended, Answer, Decision, Invocation, ReplayReason, TurnArg, Warning,
+    decide, decide_ended, Answer, AudioStream, Decision, Invocation, ReplayReason, TurnArg, Warning,
 };
 pub use event::{
     event_from_json, CallFacts, Event, EventKind, EventReadError, InputMode, Outcome,

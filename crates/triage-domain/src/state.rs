@@ -28,6 +28,8 @@ pub struct CallState<'q> {
     pub outcome: Option<Outcome>,
     /// When Connect said the contact disconnected, and why (its `CallEnded`).
     pub ended: Option<(DateTime<Utc>, Option<String>)>,
+    /// Where the call's audio is, once recorded (`AudioStreamed`).
+    pub audio: Option<String>,
     /// For every turn answered so far, in turn order: (turn, the version right after the
     /// events that answered it). Turns only grow, so this is a sorted list.
     pub replies: Vec<(u64, u64)>,
@@ -296,6 +298,12 @@ impl<'q> CallState<'q> {
                     self.last_rejected = false;
                 }
                 EventKind::CallEnded { .. } => {}
+                EventKind::AudioStreamed { stream_arn, .. } => {
+                    if self.audio.is_some() {
+                        return Err(fail("the call's audio was recorded twice".into()));
+                    }
+                    self.audio = Some(stream_arn.clone());
+                }
                 EventKind::TriageConcluded { outcome, score, .. } => {
                     if *score != self.score {
                         return Err(fail(format!(
