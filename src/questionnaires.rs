@@ -470,15 +470,17 @@ impl LineQuestionnaire {
         // the version it is about to replace.
         let _reading = self.reading.lock().await;
         {
-            let mut s = self.lock();
+            let s = self.lock();
             if !due(&s) {
                 return s.current;
             }
-            s.checked = Some(Instant::now());
         }
         self.reads.fetch_add(1, Ordering::Relaxed);
         let read = catalog.current().await;
         let mut s = self.lock();
+        // Marked read only now, with the answer in place: until then every caller waits
+        // for this read (above) instead of taking the version it may replace.
+        s.checked = Some(Instant::now());
         let asking = s.current.key();
         match read {
             Ok(None) => {}
@@ -724,6 +726,8 @@ mod tests {
         inner: MemoryCatalog,
         reads: AtomicU64,
         failing: std::sync::atomic::AtomicBool,
+        /// How long a read of the log takes.
+        delay: Duration,
     }
 
     #[async_trait::async_trait]
@@ -752,6 +756,7 @@ mod tests {
             &self,
         ) -> Result<Option<crate::store::catalog::Read<Activation>>, StoreError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
             if self.failing.load(Ordering::SeqCst) {
                 return Err(StoreError::Unavailable(
                     "the test turned the catalog off".into(),
@@ -777,6 +782,7 @@ mod tests {
             inner: MemoryCatalog::new(),
             reads: AtomicU64::new(0),
             failing: false.into(),
+            delay: Duration::ZERO,
         });
         let app = App::new(Arc::new(MemoryStore::new())).with_catalog(cat.clone(), DEFAULT_REFRESH);
         let first = |cid: String| {
@@ -834,6 +840,36 @@ mod tests {
         assert_eq!(version_of("00000000-0000-4000-8000-000000000000").await, 1);
         assert_eq!(version_of("00000000-0000-4000-8000-100000000000").await, 2);
         assert_eq!(version_of("00000000-0000-4000-8000-200000000009").await, 2);
+    }
+
+    /// Calls starting while the one read is under way wait for it: none takes the version
+    /// the read is about to replace (seen as a seed-demo call on the old version).
+    #[tokio::test(start_paused = true)]
+    async fn calls_starting_during_the_read_get_its_answer() {
+        let cat = Arc::new(Flaky {
+            inner: MemoryCatalog::new(),
+            reads: AtomicU64::new(0),
+            failing: false.into(),
+            delay: Duration::from_millis(50),
+        });
+        publish(&*cat, &v2().canonical_json(), Utc::now())
+            .await
+            .expect("v2");
+        activate(&*cat, "covid19", 2, Utc::now()).await.expect("on");
+        let line = Arc::new(LineQuestionnaire::following(cat.clone(), DEFAULT_REFRESH));
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let line = line.clone();
+            set.spawn(async move { line.for_new_call().await.key() });
+        }
+        while let Some(key) = set.join_next().await {
+            assert_eq!(key.expect("task"), "covid19@2");
+        }
+        assert_eq!(
+            cat.reads.load(Ordering::SeqCst),
+            1,
+            "one read for all eight"
+        );
     }
 
     #[tokio::test(start_paused = true)]
