@@ -24,9 +24,9 @@ async fn main() -> Result<(), Error> {
     let reader = open_reader(&spec, &settings.dynamo_options()).await?;
     // Calls asked with a published questionnaire version fold with that version: read
     // from the store's catalog the first time this container meets it.
-    connect_triage::questionnaires::read_versions_from(
-        connect_triage::store::open_catalog(&spec, &settings.dynamo_options()).await?,
-    );
+    if let Some(catalog) = reader.catalog() {
+        connect_triage::questionnaires::read_versions_from(catalog.clone());
+    }
     let model = reader
         .model_as_is()
         .ok_or_else(|| Error::from(format!("{spec} has no read model")))?;

@@ -83,6 +83,8 @@ pub struct Reader {
     pub events: Arc<dyn EventStore>,
     pub index: Arc<dyn CallIndex>,
     model: Option<ModelHandle>,
+    /// The store's questionnaire catalog, when [`open_reader`] opened it on the same client.
+    catalog: Option<crate::store::catalog::SharedCatalog>,
 }
 
 /// A store's read model, and whether readers bring it up to date themselves first (the
@@ -110,6 +112,7 @@ impl Reader {
             events: store.clone(),
             index: store,
             model: None,
+            catalog: None,
         }
     }
 
@@ -119,7 +122,13 @@ impl Reader {
             events,
             index,
             model: None,
+            catalog: None,
         }
+    }
+
+    /// The store's questionnaire catalog (opened with the reader: no second client).
+    pub fn catalog(&self) -> Option<&crate::store::catalog::SharedCatalog> {
+        self.catalog.as_ref()
     }
 
     /// With the store's read model, which `shards` write shards per day.
@@ -192,12 +201,18 @@ pub async fn open_reader(
                 let store = store.clone();
                 Arc::new(move || store.contacts())
             };
-            Reader::new(store).with_local_model(Arc::new(model), opts.day_shards, contacts)
+            let mut reader =
+                Reader::new(store).with_local_model(Arc::new(model), opts.day_shards, contacts);
+            reader.catalog = Some(Arc::new(crate::store::catalog::FileCatalog::beside(path)));
+            reader
         }
         StoreSpec::DynamoDb(table) => {
             let store = crate::store::dynamodb::DynamoStore::open(table.clone(), opts.clone()).await?;
             let model = crate::store::dynamodb::model::DynamoModel::new(&store, model_table(table));
-            Reader::new(Arc::new(store)).with_model(Arc::new(model), opts.day_shards)
+            let mut reader =
+                Reader::new(Arc::new(store.clone())).with_model(Arc::new(model), opts.day_shards);
+            reader.catalog = Some(Arc::new(store));
+            reader
         }
         StoreSpec::Memory => {
             return Err(StoreError::Invalid(

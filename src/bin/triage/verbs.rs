@@ -43,10 +43,14 @@ impl Ctx {
     /// The reader of the store, with every questionnaire version of its catalog known to
     /// the fold (an unreadable one is named on stderr).
     async fn reader(&self) -> Result<Reader> {
-        versions(self).await?;
-        connect_triage::read::open_reader(&self.spec, &self.settings.dynamo_options())
+        let reader = connect_triage::read::open_reader(&self.spec, &self.settings.dynamo_options())
             .await
-            .with_context(|| format!("cannot open the event store {}", self.spec))
+            .with_context(|| format!("cannot open the event store {}", self.spec))?;
+        match reader.catalog() {
+            Some(catalog) => load_versions(&**catalog).await?,
+            None => versions(self).await?,
+        };
+        Ok(reader)
     }
 
     fn app(&self, store: SharedStore) -> App {
@@ -661,8 +665,14 @@ pub async fn questionnaire_publish(ctx: &Ctx, file: &Path) -> Result<ExitCode> {
 
 /// Every version this store and build know, the readable ones registered for the fold.
 async fn versions(ctx: &Ctx) -> Result<connect_triage::questionnaires::Versions> {
-    let catalog = ctx.catalog().await?;
-    let versions = connect_triage::questionnaires::load(&*catalog).await?;
+    load_versions(&*ctx.catalog().await?).await
+}
+
+/// [`versions`] from an open catalog; what cannot be read is named on stderr.
+async fn load_versions(
+    catalog: &dyn connect_triage::store::catalog::Catalog,
+) -> Result<connect_triage::questionnaires::Versions> {
+    let versions = connect_triage::questionnaires::load(catalog).await?;
     for u in &versions.unreadable {
         eprintln!(
             "warning: questionnaire record {} in {} cannot be read: {}",
@@ -786,6 +796,16 @@ pub async fn questionnaire_list(ctx: &Ctx, format: Format) -> Result<ExitCode> {
 
 /// `triage questionnaire show ID[@VERSION]`: the document, as stored.
 pub async fn questionnaire_show(ctx: &Ctx, id: &str, version: Option<u32>) -> Result<ExitCode> {
+    say(find_version(ctx, id, version).await?.canonical_json())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ID@VERSION` (ID alone: its newest version), embedded or published and readable.
+async fn find_version(
+    ctx: &Ctx,
+    id: &str,
+    version: Option<u32>,
+) -> Result<&'static connect_triage::domain::Questionnaire> {
     let versions = versions(ctx).await?;
     let found = versions
         .versions
@@ -801,10 +821,9 @@ pub async fn questionnaire_show(ctx: &Ctx, id: &str, version: Option<u32>) -> Re
         );
     };
     match &v.questionnaire {
-        Ok(q) => say(q.canonical_json())?,
+        Ok(q) => Ok(q),
         Err(why) => bail!("{} is stored but cannot be read: {why}", v.key()),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `triage questionnaire activate ID@VERSION`.
@@ -827,22 +846,7 @@ pub async fn questionnaire_activate(ctx: &Ctx, id: &str, version: Option<u32>) -
 
 /// `triage questionnaire fhir ID[@VERSION]`: the version as a FHIR R4 `Questionnaire`.
 pub async fn questionnaire_fhir(ctx: &Ctx, id: &str, version: Option<u32>) -> Result<ExitCode> {
-    let versions = versions(ctx).await?;
-    let found = versions
-        .versions
-        .iter()
-        .filter(|v| v.id == id && version.is_none_or(|n| v.version == n))
-        .max_by_key(|v| v.version);
-    let Some(v) = found else {
-        bail!(
-            "no questionnaire {id}{} is embedded or published",
-            version.map(|n| format!("@{n}")).unwrap_or_default()
-        );
-    };
-    let q = match &v.questionnaire {
-        Ok(q) => q,
-        Err(why) => bail!("{} is stored but cannot be read: {why}", v.key()),
-    };
+    let q = find_version(ctx, id, version).await?;
     let resource = connect_triage::read::fhir::questionnaire_resource(q, &ctx.settings.fhir_base);
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &resource)?;

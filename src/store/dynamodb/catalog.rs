@@ -26,8 +26,9 @@ use crate::store::catalog::{Activation, Catalog, Read, StoredVersion, Unreadable
 use crate::store::StoreError;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
@@ -74,19 +75,24 @@ fn from_record<T: DeserializeOwned>(mut item: Item) -> Read<T> {
 }
 
 impl DynamoStore {
+    /// A consistent `Query` of one reserved partition.
+    fn reserved_query(&self, pk: &str) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+    }
+
     /// Every item of a reserved partition, in `seq` order (consistent reads, all pages).
     async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
             let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+                .reserved_query(pk)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -102,13 +108,7 @@ impl DynamoStore {
     /// The last item of a reserved partition.
     async fn last_of(&self, pk: &str) -> Result<Option<Item>, StoreError> {
         let page = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .reserved_query(pk)
             .scan_index_forward(false)
             .limit(1)
             .send()
@@ -131,30 +131,7 @@ impl DynamoStore {
         check: Option<Item>,
         puts: Vec<Item>,
     ) -> Result<bool, StoreError> {
-        let build = |e: aws_sdk_dynamodb::error::BuildError| {
-            StoreError::Invalid(format!("cannot build the DynamoDB transaction: {e}"))
-        };
-        let mut actions = Vec::new();
-        if let Some(k) = check {
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(k))
-                .condition_expression("attribute_exists(#seq)")
-                .expression_attribute_names("#seq", SK)
-                .build()
-                .map_err(build)?;
-            actions.push(TransactWriteItem::builder().condition_check(check).build());
-        }
-        for item in puts {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(#seq)")
-                .expression_attribute_names("#seq", SK)
-                .build()
-                .map_err(build)?;
-            actions.push(TransactWriteItem::builder().put(put).build());
-        }
+        let actions = self.conditional_writes(check, puts)?;
         let res = self
             .client
             .transact_write_items()

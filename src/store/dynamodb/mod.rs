@@ -324,30 +324,8 @@ impl DynamoStore {
                 Err(e) => Err(e.into_store_error("TransactWriteItems", &self.table)),
             };
         }
-        let build = |e: aws_sdk_dynamodb::error::BuildError| {
-            StoreError::Invalid(format!("cannot build the DynamoDB transaction: {e}"))
-        };
-        let mut actions = Vec::with_capacity(items.len() + 1);
-        if expected > 0 {
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(Self::key(contact_id, expected)))
-                .condition_expression("attribute_exists(#seq)")
-                .expression_attribute_names("#seq", SK)
-                .build()
-                .map_err(build)?;
-            actions.push(TransactWriteItem::builder().condition_check(check).build());
-        }
-        for item in items {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(#seq)")
-                .expression_attribute_names("#seq", SK)
-                .build()
-                .map_err(build)?;
-            actions.push(TransactWriteItem::builder().put(put).build());
-        }
+        let check = (expected > 0).then(|| Self::key(contact_id, expected));
+        let actions = self.conditional_writes(check, items)?;
         let res = self
             .client
             .transact_write_items()
@@ -379,6 +357,41 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    /// The actions of a conditional append: a `ConditionCheck` that item `check` exists (if
+    /// given) and one `Put` per item, each only if its key is free. Events and the
+    /// questionnaire catalog write this way.
+    fn conditional_writes(
+        &self,
+        check: Option<Item>,
+        items: Vec<Item>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let build = |e: aws_sdk_dynamodb::error::BuildError| {
+            StoreError::Invalid(format!("cannot build the DynamoDB transaction: {e}"))
+        };
+        let mut actions = Vec::with_capacity(items.len() + 1);
+        if let Some(key) = check {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .condition_expression("attribute_exists(#seq)")
+                .expression_attribute_names("#seq", SK)
+                .build()
+                .map_err(build)?;
+            actions.push(TransactWriteItem::builder().condition_check(check).build());
+        }
+        for item in items {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#seq)")
+                .expression_attribute_names("#seq", SK)
+                .build()
+                .map_err(build)?;
+            actions.push(TransactWriteItem::builder().put(put).build());
+        }
+        Ok(actions)
+    }
+
     /// One page of the consistent `Query` of a call's partition, from `start`: its items
     /// and the key to go on from, if any. On the direct client when it is on.
     async fn query_page(
