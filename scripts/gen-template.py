@@ -11,7 +11,9 @@ The flow has one source, connect/triage-flow.json. template.yaml embeds it betwe
                     Fn::Sub: [<the file without create-nurse-task>, {...}]],
            Fn::Sub: [<the file without its hospital branch>, {...}]]
 
-${HospitalQueueArn} is the template parameter of that name, which Fn::Sub substitutes itself.
+${HospitalQueueArn} is the template parameter of that name, which Fn::Sub substitutes itself
+(so are ${FlowLogging}, ${RecordAgentLeg}, ${NurseTaskFlowId} and ${AudioStreaming});
+${AnswersBotAliasArn} is the answers bot's alias ARN when SpeechInput is Enabled, else "".
 ${VoiceEs}, ${EngineEs}, ${StyleEs} (and En) are the Polly voice of each language, from
 connect/voices.json (the one place they are written; `triage call` reads the same file).
 "Without its hospital branch": the actions check-outcome, set-hospital-queue and
@@ -95,8 +97,10 @@ def voice_vars() -> dict:
 
 
 # Template parameters Fn::Sub fills itself: the queue, and the two switches.
-PARAMETERS = {"${HospitalQueueArn}", "${FlowLogging}", "${RecordAgentLeg}", "${NurseTaskFlowId}"}
-PLACEHOLDERS = {"${TriageFunctionArn}"} | PARAMETERS | {"${" + v + "}" for v in voice_vars()}
+PARAMETERS = {"${HospitalQueueArn}", "${FlowLogging}", "${RecordAgentLeg}", "${NurseTaskFlowId}", "${AudioStreaming}"}
+# ${AnswersBotAliasArn}: the answers bot's alias when SpeechInput is Enabled, else empty (the
+# flow then asks by keypad: check-speech compares the attribute it is copied into).
+PLACEHOLDERS = {"${TriageFunctionArn}", "${AnswersBotAliasArn}"} | PARAMETERS | {"${" + v + "}" for v in voice_vars()}
 
 
 def without_hospital_branch(flow: dict) -> dict:
@@ -197,6 +201,8 @@ def generated(flow_text: str) -> list[str]:
             *block(text, len(at) + 6),
             at + "    - TriageFunctionArn:",
             at + "        Fn::GetAtt: [TriageFunction, Arn]",
+            at + "      AnswersBotAliasArn:",
+            at + "        Fn::If: [SpeechInputEnabled, {Fn::GetAtt: [AnswersBotAlias, Arn]}, \"\"]",
             *[at + f"      {k}: {json.dumps(v)}" for k, v in voice_vars().items()],
         ]
 
@@ -292,7 +298,8 @@ def lex_bot() -> list[str]:
     its role, the bot (one locale per entry of `locales`, one intent per entry of `intents`
     with that locale's sample utterances, and the AMAZON.FallbackIntent every bot needs), a
     version, the `live` alias on it, the alias's resource policy for Connect and the
-    instance's LEX_BOT integration association. Spec:
+    instance's LEX_BOT integration association; every intent fulfilled by the triage function
+    as the alias's code hook (with its invoke permission). Spec:
     https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-lex-bot.html,
     aws-resource-lex-botversion.html, aws-resource-lex-botalias.html,
     aws-resource-lex-resourcepolicy.html, aws-resource-connect-integrationassociation.html."""
@@ -346,13 +353,22 @@ def lex_bot() -> list[str]:
             ind + "          Engine: neural",
             ind + "        Intents:",
         ]
+        # Every intent is fulfilled by the code hook (the triage function, src/connect/lex_hook.rs),
+        # which tells the flow how the caller answered: Connect has no attribute for it.
         for name in names:
-            lines += [ind + f"          - Name: {q(name)}", ind + "            SampleUtterances:"]
+            lines += [
+                ind + f"          - Name: {q(name)}",
+                ind + "            FulfillmentCodeHook:",
+                ind + "              Enabled: true",
+                ind + "            SampleUtterances:",
+            ]
             for u in loc["utterances"][name]:
                 lines.append(ind + f"              - Utterance: {q(u, ensure_ascii=False)}")
         lines += [
             ind + "          - Name: FallbackIntent",
             ind + "            ParentIntentSignature: AMAZON.FallbackIntent",
+            ind + "            FulfillmentCodeHook:",
+            ind + "              Enabled: true",
         ]
     lines += [
         ind + "AnswersBotVersion:",
@@ -388,8 +404,27 @@ def lex_bot() -> list[str]:
             ind + f"      - LocaleId: {loc['locale_id']}",
             ind + "        BotAliasLocaleSetting:",
             ind + "          Enabled: true",
+            ind + "          CodeHookSpecification:",
+            ind + "            LambdaCodeHook:",
+            ind + "              CodeHookInterfaceVersion: \"1.0\"",
+            ind + "              LambdaArn:",
+            ind + "                Fn::GetAtt: [TriageFunction, Arn]",
         ]
     lines += [
+        # The alias invokes the code hook: https://docs.aws.amazon.com/lexv2/latest/dg/lambda-attach.html
+        # (a resource-based policy on the function for lexv2.amazonaws.com, from this alias).
+        ind + "AnswersBotCodeHookPermission:",
+        ind + "  Type: AWS::Lambda::Permission",
+        ind + "  Condition: SpeechInputEnabled",
+        ind + "  Properties:",
+        ind + "    Action: lambda:InvokeFunction",
+        ind + "    FunctionName:",
+        ind + "      Fn::GetAtt: [TriageFunction, Arn]",
+        ind + "    Principal: lexv2.amazonaws.com",
+        ind + "    SourceAccount:",
+        ind + "      Ref: AWS::AccountId",
+        ind + "    SourceArn:",
+        ind + "      Fn::GetAtt: [AnswersBotAlias, Arn]",
         # https://docs.aws.amazon.com/lexv2/latest/dg/security_iam_resource-based-policy-examples.html:
         # a service principal needs aws:SourceAccount and aws:SourceArn conditions.
         ind + "AnswersBotConnectPolicy:",

@@ -55,6 +55,8 @@ pub enum Handled {
     Turn(Response),
     /// An Amazon Connect contact event: what was recorded for it.
     ContactEvent(EventOutcome),
+    /// The answers bot's code hook: the answer to Lex ([`connect::lex_hook`]).
+    LexHook(serde_json::Value),
 }
 
 impl serde::Serialize for Handled {
@@ -62,6 +64,7 @@ impl serde::Serialize for Handled {
         match self {
             Handled::Turn(r) => r.serialize(s),
             Handled::ContactEvent(o) => o.serialize(s),
+            Handled::LexHook(v) => v.serialize(s),
         }
     }
 }
@@ -186,6 +189,11 @@ impl App {
                 .await
                 .map(Handled::ContactEvent)
                 .map_err(HandleError::Store),
+            connect::Invoked::LexHook(event) => {
+                // The mode only: never the words (src/connect/lex_hook.rs).
+                info!(source = %event.source, input_mode = %event.input_mode, "answers bot code hook");
+                Ok(Handled::LexHook(connect::lex_hook::respond(&event)))
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod caller;
 pub mod contact_event;
+pub mod lex_hook;
 pub mod media;
 mod response;
 pub mod speech;
@@ -39,6 +40,8 @@ pub enum InputError {
     NoContactId(String),
     #[error("the invocation is an Amazon Connect contact event, but not a usable one: {0}")]
     NotContactEvent(String),
+    #[error("the invocation is an Amazon Lex V2 code hook event, but not a usable one: {0}")]
+    NotLexHookEvent(String),
 }
 
 /// One invocation, checked: whose call it is and what it asks.
@@ -74,11 +77,13 @@ pub enum Invoked {
     Turn(TurnRequest),
     /// An Amazon Connect contact event (EventBridge).
     ContactEvent(ContactEvent),
+    /// The answers bot's code hook (Amazon Lex V2): see [`lex_hook`].
+    LexHook(lex_hook::LexHookEvent),
 }
 
 /// Reads an invocation: a ContactFlowEvent on the hot path ([`parse_bytes`]); only when
-/// that does not read, a Connect contact event. Anything else keeps the ContactFlowEvent's
-/// error, which says what is wrong with it.
+/// that does not read, a Connect contact event or a Lex V2 code hook event. Anything else
+/// keeps the ContactFlowEvent's error, which says what is wrong with it.
 pub fn parse_invocation(
     bytes: &[u8],
     hasher: Option<&CallerHasher>,
@@ -86,11 +91,16 @@ pub fn parse_invocation(
     match parse_bytes(bytes, hasher) {
         Ok(req) => Ok(Invoked::Turn(req)),
         Err(turn_error) => {
-            let contact_event = serde_json::from_slice::<Value>(bytes)
-                .ok()
-                .and_then(|v| parse_contact_event(&v));
-            match contact_event {
-                Some(event) => event.map(Invoked::ContactEvent),
+            let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
+                return Err(turn_error);
+            };
+            if let Some(event) = parse_contact_event(&value) {
+                return event.map(Invoked::ContactEvent);
+            }
+            match lex_hook::parse_lex_hook(&value) {
+                Some(event) => event
+                    .map(Invoked::LexHook)
+                    .map_err(InputError::NotLexHookEvent),
                 None => Err(turn_error),
             }
         }

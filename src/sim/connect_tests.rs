@@ -301,6 +301,16 @@ pub fn content(scenario: &Scenario, run: &ScenarioRun, at: &Deployment) -> Value
         let prompt = turn.heard.last().map(String::as_str).unwrap_or_default();
         let actions = match &turn.press {
             Press::Keys(keys) => vec![dtmf(&format!("{id}-press"), keys)],
+            // Words to the answers bot: the testing language's TextUtterance.
+            Press::Say(words) => vec![json!({
+                "Identifier": format!("{id}-say"),
+                "Type": "SendInstruction",
+                "Parameters": {
+                    "ActionType": "SendInstruction",
+                    "Actor": "Customer",
+                    "Instruction": { "Type": "TextUtterance", "Properties": { "Value": words } }
+                }
+            })],
             // No key: the flow's GetParticipantInput times out by itself (5 s).
             Press::Timeout => vec![log_data(
                 &format!("{id}-silence"),

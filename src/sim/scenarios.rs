@@ -251,6 +251,7 @@ impl Caller for Recorder {
                     Press::Keys(k) => {
                         CallerInput::Digits(k.chars().take(max_digits.max(1)).collect())
                     }
+                    Press::Say(words) => CallerInput::Words(words.clone()),
                     Press::Timeout => CallerInput::Timeout,
                 };
                 self.turns.push(Turn { heard, press });

@@ -313,13 +313,18 @@ fn flow_variants3(t: &Value) -> (&Value, &Value, &Value) {
             Some(2),
             "Fn::Sub [text, vars]: {branch}"
         );
-        let mut vars = json!({"TriageFunctionArn": {"Fn::GetAtt": ["TriageFunction", "Arn"]}});
+        let mut vars = json!({
+            "TriageFunctionArn": {"Fn::GetAtt": ["TriageFunction", "Arn"]},
+            // The answers bot when SpeechInput is Enabled; else empty, and the flow asks by
+            // keypad (check-speech).
+            "AnswersBotAliasArn": {"Fn::If": ["SpeechInputEnabled", {"Fn::GetAtt": ["AnswersBotAlias", "Arn"]}, ""]},
+        });
         for (k, v) in voices() {
             vars[k] = json!(v);
         }
         assert_eq!(
             sub[1], vars,
-            "Fn::Sub's variables: the function and the voices"
+            "Fn::Sub's variables: the function, the answers bot and the voices"
         );
     }
     (
@@ -359,7 +364,10 @@ fn substitute_with(text: &str, queue: &str, logging: &str, record_agent: &str) -
         .replace("${HospitalQueueArn}", queue)
         .replace("${FlowLogging}", logging)
         .replace("${RecordAgentLeg}", record_agent)
-        .replace("${NurseTaskFlowId}", NURSE_FLOW);
+        .replace("${NurseTaskFlowId}", NURSE_FLOW)
+        // SpeechInput and AudioStreaming at their defaults (off).
+        .replace("${AnswersBotAliasArn}", "")
+        .replace("${AudioStreaming}", "Disabled");
     for (name, value) in voices() {
         text = text.replace(&format!("${{{name}}}"), &value);
     }
@@ -381,6 +389,8 @@ fn the_deployed_flow_is_connect_triage_flow_json() {
     assert_eq!(
         placeholders,
         [
+            "AnswersBotAliasArn",
+            "AudioStreaming",
             "FlowLogging",
             "HospitalQueueArn",
             "NurseTaskFlowId",

@@ -60,6 +60,7 @@ impl Caller for ScriptedCaller {
         let input = self.script.pop_front().unwrap_or(CallerInput::HangUp);
         let shown = match &input {
             CallerInput::Digits(keys) => keys.clone(),
+            CallerInput::Words(words) => format!("says {words:?}"),
             CallerInput::Timeout => format!("nothing (waits {}s)", timeout.as_secs()),
             CallerInput::HangUp => "hangs up".to_string(),
         };

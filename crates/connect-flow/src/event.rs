@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
+use crate::lex::LexBot;
+
 /// An Amazon Connect instance ARN for local runs, in no real account: what
 /// [`voice_event`] puts in `InstanceARN`.
 pub const LOCAL_INSTANCE_ARN: &str =
@@ -32,6 +34,35 @@ pub struct Contact {
     /// The contact center as this contact meets it (hours, queue capacity): what a real
     /// instance decides and a simulation is told.
     pub center: CenterState,
+    /// The Amazon Lex V2 bots the instance has, by alias ARN
+    /// (`ConnectParticipantWithLexBot`'s `LexV2Bot.AliasArn`).
+    pub bots: BTreeMap<String, LexBot>,
+    /// Where the instance streams this contact's audio once
+    /// `UpdateContactMediaStreamingBehavior` enables it; `None`: the instance has no media
+    /// streams storage, and enabling takes the error branch.
+    pub media_stream: Option<MediaStream>,
+}
+
+/// The Kinesis video stream a contact's audio goes to, as the Lambda later reads it in
+/// `Details.ContactData.MediaStreams.Customer.Audio`
+/// (<https://docs.aws.amazon.com/connect/latest/adminguide/media-streaming-attributes.html>).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaStream {
+    /// `StreamARN`.
+    pub stream_arn: String,
+    /// `StartFragmentNumber` (a decimal string; real ones have ~47 digits).
+    pub start_fragment: String,
+    /// `StartTimestamp`, epoch milliseconds.
+    pub start_ms: i64,
+}
+
+/// What the flow has set on the contact that Connect reports in later `ContactFlowEvent`s.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactData {
+    /// `LanguageCode`, once `UpdateContactData` set it.
+    pub language_code: Option<String>,
+    /// The audio stream, once streaming started; with the stop time once it stopped.
+    pub media: Option<(MediaStream, Option<i64>)>,
 }
 
 /// The state of the contact center a simulated contact meets.
@@ -63,6 +94,8 @@ impl Contact {
             instance_arn: instance_arn.into(),
             attributes: BTreeMap::new(),
             center: CenterState::default(),
+            bots: BTreeMap::new(),
+            media_stream: None,
         }
     }
 
@@ -81,6 +114,18 @@ impl Contact {
     /// The contact starting with this user-defined attribute.
     pub fn with_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Contact {
         self.attributes.insert(key.into(), value.into());
+        self
+    }
+
+    /// The contact's instance has `bot` behind the alias `alias_arn`.
+    pub fn with_bot(mut self, alias_arn: impl Into<String>, bot: LexBot) -> Contact {
+        self.bots.insert(alias_arn.into(), bot);
+        self
+    }
+
+    /// The contact's instance streams audio to `stream` when the flow enables it.
+    pub fn with_media_stream(mut self, stream: MediaStream) -> Contact {
+        self.media_stream = Some(stream);
         self
     }
 }
@@ -111,6 +156,29 @@ pub fn contact_flow_event(
     queue_arn: Option<&str>,
     parameters: Map<String, Value>,
 ) -> Value {
+    contact_flow_event_with(
+        contact,
+        attributes,
+        queue_arn,
+        &ContactData::default(),
+        parameters,
+    )
+}
+
+/// [`contact_flow_event`] with what the flow has set on the contact so far: its
+/// `LanguageCode` (as the example event of
+/// <https://docs.aws.amazon.com/connect/latest/adminguide/connect-lambda-functions.html>
+/// carries it) and, once streaming started, `MediaStreams.Customer.Audio` (`StreamARN`,
+/// `StartFragmentNumber`, `StartTimestamp`, and `StopTimestamp` once stopped; every value a
+/// string, as on that page). Left out while unset (whether Connect sends them empty or not
+/// at all is not documented).
+pub fn contact_flow_event_with(
+    contact: &Contact,
+    attributes: &BTreeMap<String, String>,
+    queue_arn: Option<&str>,
+    data: &ContactData,
+    parameters: Map<String, Value>,
+) -> Value {
     let endpoint = |number: &Option<String>| match number {
         Some(address) => json!({"Address": address, "Type": "TELEPHONE_NUMBER"}),
         None => Value::Null,
@@ -119,21 +187,38 @@ pub fn contact_flow_event(
         Some(arn) => json!({"ARN": arn, "Name": Value::Null}),
         None => Value::Null,
     };
+    let mut contact_data = json!({
+        "Attributes": attributes,
+        "Channel": contact.channel,
+        "ContactId": contact.contact_id,
+        "CustomerEndpoint": endpoint(&contact.customer_number),
+        "InitialContactId": contact.contact_id,
+        "InitiationMethod": "INBOUND",
+        "InstanceARN": contact.instance_arn,
+        "PreviousContactId": contact.contact_id,
+        "Queue": queue,
+        "SystemEndpoint": endpoint(&contact.system_number),
+    });
+    if let Value::Object(fields) = &mut contact_data {
+        if let Some(code) = &data.language_code {
+            fields.insert("LanguageCode".into(), Value::String(code.clone()));
+        }
+        if let Some((stream, stopped)) = &data.media {
+            let mut audio = json!({
+                "StreamARN": stream.stream_arn,
+                "StartFragmentNumber": stream.start_fragment,
+                "StartTimestamp": stream.start_ms.to_string(),
+            });
+            if let (Some(stop), Value::Object(a)) = (stopped, &mut audio) {
+                a.insert("StopTimestamp".into(), Value::String(stop.to_string()));
+            }
+            fields.insert("MediaStreams".into(), json!({"Customer": {"Audio": audio}}));
+        }
+    }
     json!({
         "Name": "ContactFlowEvent",
         "Details": {
-            "ContactData": {
-                "Attributes": attributes,
-                "Channel": contact.channel,
-                "ContactId": contact.contact_id,
-                "CustomerEndpoint": endpoint(&contact.customer_number),
-                "InitialContactId": contact.contact_id,
-                "InitiationMethod": "INBOUND",
-                "InstanceARN": contact.instance_arn,
-                "PreviousContactId": contact.contact_id,
-                "Queue": queue,
-                "SystemEndpoint": endpoint(&contact.system_number),
-            },
+            "ContactData": contact_data,
             "Parameters": parameters,
         }
     })

@@ -15,6 +15,9 @@
 //! | `UpdateContactRecordingBehavior` | who is recorded from then on ([`CallReport::recorded`]); analytics settings are checked, not simulated |
 //! | `MessageParticipant` | [`Caller::hear`] the `Text` (or `SSML`) |
 //! | `GetParticipantInput` | store mode only: hear the prompt, [`Caller::press`]; the digits (or `Timeout`) become `$.StoredCustomerInput` |
+//! | `ConnectParticipantWithLexBot` | Lex V2 only: hear the prompt, [`Caller::answer`] by voice or keys; the contact's bot ([`Contact::bots`], [`lex::LexBot`]) matches the words against its sample utterances in the contact's locale and runs its code hook through the [`Lambda`]; the intent is the result its `Equals` conditions test, and `$.Lex.*` holds it (see [`lex`]) |
+//! | `UpdateContactData` | `LanguageCode` becomes the contact's language (`$.LanguageCode`, the bot's locale, the event's `LanguageCode`); other fields are checked, not simulated |
+//! | `UpdateContactMediaStreamingBehavior` | the customer's audio streams to [`Contact::media_stream`] (the event's `MediaStreams`) from then on ([`CallReport::media_streaming`]); an instance without media streams storage takes the error branch |
 //! | `UpdateContactAttributes` | sets `$.Attributes.*` |
 //! | `InvokeLambdaFunction` | sends a `ContactFlowEvent` ([`contact_flow_event`]) to a [`Lambda`]; its answer becomes `$.External.*` |
 //! | `Compare` | evaluates `Conditions` against `ComparisonValue` |
@@ -40,6 +43,7 @@
 
 mod error;
 mod event;
+pub mod lex;
 mod model;
 mod parse;
 pub mod reference;
@@ -48,12 +52,13 @@ mod run;
 
 pub use error::FlowError;
 pub use event::{
-    contact_flow_event, voice_event, CenterState, Contact, LOCAL_INSTANCE_ARN, LOCAL_SYSTEM_NUMBER,
+    contact_flow_event, contact_flow_event_with, voice_event, CenterState, Contact, ContactData,
+    MediaStream, LOCAL_INSTANCE_ARN, LOCAL_SYSTEM_NUMBER,
 };
 pub use model::{Flow, FLOW_VERSION, SUPPORTED_ACTIONS};
 pub use run::{
-    run, CallEnd, CallReport, Caller, CallerInput, Lambda, Task, Voice, MAX_LAMBDA_RESPONSE_BYTES,
-    MAX_STEPS, POLLY_ENGINES,
+    run, BotAnswer, CallEnd, CallReport, Caller, CallerInput, Lambda, Task, Voice, BOT_ANSWER_WAIT,
+    DEFAULT_LANGUAGE_CODE, MAX_LAMBDA_RESPONSE_BYTES, MAX_STEPS, POLLY_ENGINES,
 };
 
 /// The README's code examples, compiled and run as doc tests.

@@ -8,8 +8,11 @@ use std::time::Duration;
 pub const FLOW_VERSION: &str = "2019-10-30";
 
 /// Action types this interpreter runs.
-pub const SUPPORTED_ACTIONS: [&str; 13] = [
+pub const SUPPORTED_ACTIONS: [&str; 16] = [
     "CheckHoursOfOperation",
+    "ConnectParticipantWithLexBot",
+    "UpdateContactData",
+    "UpdateContactMediaStreamingBehavior",
     "CreateTask",
     "UpdateFlowLoggingBehavior",
     "UpdateContactRecordingBehavior",
@@ -72,7 +75,10 @@ impl Flow {
             let Some(action) = self.actions.get(&id) else {
                 continue;
             };
-            let prompt = matches!(action.step, Step::Message { .. } | Step::GetInput(_));
+            let prompt = matches!(
+                action.step,
+                Step::Message { .. } | Step::GetInput(_) | Step::AskBot(_)
+            );
             if prompt && !voiced && !found.iter().any(|(p, _)| *p == id) {
                 found.push((id.clone(), path.clone()));
             }
@@ -129,6 +135,14 @@ pub(crate) enum Step {
     Message { text: String },
     /// `GetParticipantInput` in store mode.
     GetInput(InputSpec),
+    /// `ConnectParticipantWithLexBot`: the prompt, then the caller answers an Amazon Lex V2
+    /// bot; the intent it returns is the result the conditions are evaluated against.
+    AskBot(BotSpec),
+    /// `UpdateContactData`: the contact's language (`LanguageCode`), when given.
+    SetContactData { language_code: Option<String> },
+    /// `UpdateContactMediaStreamingBehavior`: the customer's audio streamed to Kinesis Video
+    /// Streams from now on (`Enabled`) or no longer (`Disabled`).
+    SetMediaStreaming { enabled: bool },
     /// `UpdateContactAttributes`: (key, value) pairs.
     SetAttributes { attributes: Vec<(String, String)> },
     /// `InvokeLambdaFunction`.
@@ -164,6 +178,17 @@ pub(crate) struct InputSpec {
     pub(crate) terminator: String,
     /// Whether `*` clears the keys pressed so far (not `DTMFConfiguration.DisableCancelKey`).
     pub(crate) cancel_key: bool,
+}
+
+/// `ConnectParticipantWithLexBot` with a Lex V2 bot.
+#[derive(Debug, Clone)]
+pub(crate) struct BotSpec {
+    /// The prompt spoken before the caller answers.
+    pub(crate) text: Option<String>,
+    /// `LexV2Bot.AliasArn` (static or a `$.` reference).
+    pub(crate) alias_arn: String,
+    /// `LexSessionAttributes`: (key, value) pairs passed to the bot.
+    pub(crate) session_attributes: Vec<(String, String)>,
 }
 
 /// `InvokeLambdaFunction`, synchronous.

@@ -19,7 +19,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{invalid, FlowError};
 use crate::model::{
-    Action, Condition, Flow, InputSpec, LambdaSpec, Operator, Step, FLOW_VERSION, SUPPORTED_ACTIONS,
+    Action, BotSpec, Condition, Flow, InputSpec, LambdaSpec, Operator, Step, FLOW_VERSION,
+    SUPPORTED_ACTIONS,
 };
 use crate::refs::{check_references, collect_placeholders, whole_reference};
 
@@ -143,6 +144,9 @@ struct RawConditionBody {
 #[serde(tag = "Type", content = "Parameters")]
 enum ActionParameters {
     CheckHoursOfOperation(#[allow(dead_code)] CheckHours),
+    ConnectParticipantWithLexBot(ConnectParticipantWithLexBot),
+    UpdateContactData(UpdateContactData),
+    UpdateContactMediaStreamingBehavior(SetMediaStreaming),
     CreateTask(CreateTask),
     UpdateFlowLoggingBehavior(SetLogging),
     UpdateContactRecordingBehavior(SetRecording),
@@ -210,6 +214,64 @@ struct CustomValidation {
 struct DtmfConfiguration {
     input_termination_sequence: Option<StringParam>,
     disable_cancel_key: Option<StringParam>,
+}
+
+/// `ConnectParticipantWithLexBot` (the Get customer input block with a bot):
+/// <https://docs.aws.amazon.com/connect/latest/APIReference/participant-actions-connectparticipantwithlexbot.html>.
+/// Lex V2 only (`LexV2Bot`); chat-only settings are checked, not simulated.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConnectParticipantWithLexBot {
+    text: Option<StringParam>,
+    #[serde(rename = "SSML")]
+    ssml: Option<StringParam>,
+    #[serde(default, deserialize_with = "present")]
+    prompt_id: bool,
+    #[serde(default, deserialize_with = "present")]
+    media: bool,
+    #[serde(rename = "LexV2Bot")]
+    lex_v2_bot: Option<Object<LexV2Bot>>,
+    #[serde(default, deserialize_with = "present")]
+    lex_bot: bool,
+    lex_session_attributes: Option<StringMap>,
+    #[allow(dead_code)] // chat only
+    lex_initilization_data: Option<Value>,
+    #[allow(dead_code)] // chat only
+    lex_timeout_seconds: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LexV2Bot {
+    alias_arn: StringParam,
+}
+
+/// `UpdateContactData`:
+/// <https://docs.aws.amazon.com/connect/latest/APIReference/contact-actions-updatecontactdata.html>.
+/// Only `LanguageCode` is simulated; the other fields are checked against the reference.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateContactData {
+    language_code: Option<StringParam>,
+}
+
+/// `UpdateContactMediaStreamingBehavior` (Start / Stop media streaming):
+/// <https://docs.aws.amazon.com/connect/latest/APIReference/contact-actions-updatecontactmediastreamingbehavior.html>.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SetMediaStreaming {
+    media_streaming_state: StringParam,
+    #[serde(default)]
+    participants: Vec<Object<StreamedParticipant>>,
+    media_stream_type: Option<StringParam>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StreamedParticipant {
+    participant_type: StringParam,
+    #[serde(default)]
+    media_directions: Vec<StringParam>,
 }
 
 /// `UpdateContactAttributes`: user-defined attributes to set.
@@ -420,6 +482,17 @@ impl ActionParameters {
     fn into_step(self, id: &str) -> Result<Step, FlowError> {
         Ok(match self {
             ActionParameters::CheckHoursOfOperation(_) => Step::CheckHours,
+            ActionParameters::ConnectParticipantWithLexBot(p) => Step::AskBot(bot(id, p)?),
+            ActionParameters::UpdateContactData(p) => {
+                let language_code = p.language_code.map(|StringParam(c)| c);
+                if let Some(code) = &language_code {
+                    check_references(id, code)?;
+                }
+                Step::SetContactData { language_code }
+            }
+            ActionParameters::UpdateContactMediaStreamingBehavior(p) => Step::SetMediaStreaming {
+                enabled: media_streaming(id, p)?,
+            },
             ActionParameters::CreateTask(p) => {
                 let name = p
                     .name
@@ -549,11 +622,26 @@ fn parse_action(raw: RawAction) -> Result<Action, FlowError> {
     let step = ActionParameters::read(&id, raw.kind, raw.parameters)?.into_step(&id)?;
     let transitions = raw.transitions;
     if !transitions.conditions.is_empty()
-        && !matches!(step, Step::Compare { .. } | Step::CheckHours)
+        && !matches!(
+            step,
+            Step::Compare { .. } | Step::CheckHours | Step::AskBot(_)
+        )
     {
         return Err(invalid(
             &id,
-            "Conditions are only evaluated on Compare here (GetParticipantInput in store mode has none); move them to a Compare action",
+            "Conditions are only evaluated on Compare, CheckHoursOfOperation and ConnectParticipantWithLexBot here (GetParticipantInput in store mode has none); move them to a Compare action",
+        ));
+    }
+    // "Conditions are supported, but only the Equals operator" (the action's reference page).
+    if matches!(step, Step::AskBot(_))
+        && transitions
+            .conditions
+            .iter()
+            .any(|c| c.condition.operator != "Equals")
+    {
+        return Err(invalid(
+            &id,
+            "ConnectParticipantWithLexBot's conditions take the Equals operator only (an intent name)",
         ));
     }
     let mut conditions = Vec::with_capacity(transitions.conditions.len());
@@ -737,6 +825,92 @@ fn input(action: &str, p: GetParticipantInput) -> Result<InputSpec, FlowError> {
         terminator,
         cancel_key,
     })
+}
+
+/// `ConnectParticipantWithLexBot`: a Lex V2 bot (`LexV2Bot.AliasArn`), a text prompt.
+fn bot(action: &str, p: ConnectParticipantWithLexBot) -> Result<BotSpec, FlowError> {
+    if p.lex_bot {
+        return Err(invalid(
+            action,
+            "LexBot (Amazon Lex classic) is not simulated; use LexV2Bot.AliasArn",
+        ));
+    }
+    let Some(Object(LexV2Bot {
+        alias_arn: StringParam(alias_arn),
+    })) = p.lex_v2_bot
+    else {
+        return Err(invalid(
+            action,
+            "ConnectParticipantWithLexBot needs LexV2Bot.AliasArn (the bot alias to talk to)",
+        ));
+    };
+    check_references(action, &alias_arn)?;
+    let session_attributes = match p.lex_session_attributes {
+        Some(map) => checked_pairs(action, map)?,
+        None => Vec::new(),
+    };
+    Ok(BotSpec {
+        text: prompt(action, p.text, p.ssml, p.prompt_id || p.media)?,
+        alias_arn,
+        session_attributes,
+    })
+}
+
+/// `UpdateContactMediaStreamingBehavior`: the state (static), audio of the customer only,
+/// as the reference allows today.
+fn media_streaming(action: &str, p: SetMediaStreaming) -> Result<bool, FlowError> {
+    let enabled = match p.media_streaming_state.0.as_str() {
+        "Enabled" => true,
+        "Disabled" => false,
+        other => {
+            return Err(invalid(
+                action,
+                &format!("MediaStreamingState must be Enabled or Disabled, not {other:?}"),
+            ))
+        }
+    };
+    if let Some(StringParam(kind)) = &p.media_stream_type {
+        if kind != "Audio" {
+            return Err(invalid(
+                action,
+                &format!("MediaStreamType {kind:?}: only Audio is supported"),
+            ));
+        }
+    }
+    if enabled && p.participants.is_empty() {
+        return Err(invalid(
+            action,
+            "Participants is empty: name the Customer and the MediaDirections (From, To) to stream",
+        ));
+    }
+    for Object(participant) in &p.participants {
+        if participant.participant_type.0 != "Customer" {
+            return Err(invalid(
+                action,
+                &format!(
+                    "ParticipantType {:?}: only Customer is supported",
+                    participant.participant_type.0
+                ),
+            ));
+        }
+        if participant.media_directions.is_empty() {
+            return Err(invalid(
+                action,
+                "MediaDirections is empty: give From, To or both",
+            ));
+        }
+        if let Some(StringParam(d)) = participant
+            .media_directions
+            .iter()
+            .find(|StringParam(d)| d != "From" && d != "To")
+        {
+            return Err(invalid(
+                action,
+                &format!("MediaDirections {d:?}: only From and To exist"),
+            ));
+        }
+    }
+    Ok(enabled)
 }
 
 /// `InvokeLambdaFunction`: only synchronous invocations are simulated.

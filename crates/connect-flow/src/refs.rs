@@ -8,8 +8,11 @@ use serde_json::Value;
 use crate::error::{invalid, FlowError};
 
 /// Roots of the flow data that `$.` references may use here.
-const REFERENCE_ROOTS: [&str; 12] = [
+const REFERENCE_ROOTS: [&str; 15] = [
     "External",
+    "Lex",
+    "LanguageCode",
+    "MediaStreams",
     "Attributes",
     "StoredCustomerInput",
     "ContactId",
@@ -78,7 +81,22 @@ pub(crate) fn check_references(action: &str, text: &str) -> Result<(), FlowError
                 ),
             ));
         }
-        if matches!(root, "External" | "Attributes") && rest.is_none() {
+        if root == "Lex" {
+            let known = matches!(
+                rest,
+                Some("IntentName" | "IntentConfidence.Score" | "DialogState")
+            ) || rest.is_some_and(|r| {
+                r.strip_prefix("SessionAttributes.")
+                    .is_some_and(|k| !k.is_empty())
+            });
+            if !known {
+                return Err(invalid(
+                    action,
+                    &format!("the reference $.{path} is not simulated (known: $.Lex.IntentName, $.Lex.IntentConfidence.Score, $.Lex.DialogState, $.Lex.SessionAttributes.KEY)"),
+                ));
+            }
+        }
+        if matches!(root, "External" | "Attributes" | "MediaStreams") && rest.is_none() {
             return Err(invalid(
                 action,
                 &format!("the reference $.{root} needs a key, e.g. $.{root}.name"),
@@ -165,6 +183,10 @@ mod tests {
         assert_eq!(found, ["Attributes.name", "Channel"]);
         assert!(check_references("a", "$.Attributes").is_err());
         assert!(check_references("a", "$.Lex.Slots.x").is_err());
+        assert!(check_references("a", "$.Lex.SessionAttributes").is_err());
+        assert!(check_references("a", "$.Lex.IntentConfidence.Score").is_ok());
+        assert!(check_references("a", "$.Lex.SessionAttributes.input_mode").is_ok());
+        assert!(check_references("a", "$.Nothing.x").is_err());
         assert!(check_references("a", "$.Queue.ARN and $.StoredCustomerInput").is_ok());
     }
 

@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::error::FlowError;
-use crate::event::{contact_flow_event, Contact};
-use crate::model::{Action, Flow, InputSpec, LambdaSpec, Step};
+use crate::event::{contact_flow_event_with, Contact, ContactData};
+use crate::lex::{self, DtmfSettings, InputMode, Recognized};
+use crate::model::{Action, BotSpec, Flow, InputSpec, LambdaSpec, Step};
 use crate::refs::{scan_references, substitute, whole_reference};
 
 /// A call that runs this many actions without ending is stopped with
@@ -28,12 +29,28 @@ const NO_MATCHING_ERROR: &str = "NoMatchingError";
 const NO_MATCHING_CONDITION: &str = "NoMatchingCondition";
 /// `TransferContactToQueue`'s error when the queue is full.
 const QUEUE_AT_CAPACITY: &str = "QueueAtCapacity";
+/// `ConnectParticipantWithLexBot`'s error the simulator takes when the caller neither
+/// speaks nor presses a key (see [`crate::lex`]).
+const INPUT_TIME_LIMIT_EXCEEDED: &str = "InputTimeLimitExceeded";
+
+/// How long a simulated bot waits for the caller to start answering. Lex's own no-input
+/// timeout (session attribute `x-amz-lex:audio:start-timeout-ms`) is not simulated.
+pub const BOT_ANSWER_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a simulated bot waits for its code hook Lambda.
+const CODE_HOOK_LIMIT: Duration = Duration::from_secs(10);
+
+/// The language of a contact no `UpdateContactData` has given one: what a Lex V2 bot then
+/// needs a locale for.
+pub const DEFAULT_LANGUAGE_CODE: &str = "en-US";
 
 /// What the caller did when asked for input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallerInput {
     /// Keys pressed (`0`-`9`, `*`, `#`). An empty string counts as no input.
     Digits(String),
+    /// Words spoken (to a bot: [`Caller::answer`]). Asked for keys, words are no key.
+    Words(String),
     /// Nothing was pressed within the time limit.
     Timeout,
     /// The caller hung up.
@@ -50,6 +67,11 @@ pub trait Caller: Send {
     async fn voice(&mut self, _voice: &Voice) {}
     /// Wait up to `timeout` for the first key; collect at most `max_digits` keys.
     async fn press(&mut self, timeout: Duration, max_digits: usize) -> CallerInput;
+    /// Answer a bot (`ConnectParticipantWithLexBot`) within `timeout`: speak
+    /// ([`CallerInput::Words`]) or press keys. By default the caller presses keys.
+    async fn answer(&mut self, timeout: Duration) -> CallerInput {
+        self.press(timeout, 1024).await
+    }
 }
 
 /// The AWS Lambda functions the flow invokes.
@@ -90,10 +112,29 @@ pub struct CallReport {
     pub recorded: Vec<String>,
     /// The tasks the flow created (`CreateTask`), in order.
     pub tasks: Vec<Task>,
+    /// The contact's language as `UpdateContactData` last set it.
+    pub language: Option<String>,
+    /// Media streaming at the end of the call: `Some(true)` streaming, `Some(false)`
+    /// stopped, `None` never started.
+    pub media_streaming: Option<bool>,
+    /// The bot's answers (`ConnectParticipantWithLexBot`), in order: the intent and how the
+    /// caller gave it (never the words).
+    pub bot_answers: Vec<BotAnswer>,
     /// The user-defined contact attributes at the end of the call.
     pub attributes: BTreeMap<String, String>,
     /// How many actions ran.
     pub steps: usize,
+}
+
+/// One answer a bot recognized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotAnswer {
+    /// The intent the flow got (after the code hook, if any).
+    pub intent: String,
+    /// The bot's confidence in hundredths (none for the fallback intent).
+    pub confidence_pct: Option<u8>,
+    /// Speech or keys.
+    pub mode: InputMode,
 }
 
 /// A task `CreateTask` made.
@@ -151,6 +192,10 @@ pub async fn run(
         flow_logging: None,
         recorded: Vec::new(),
         tasks: Vec::new(),
+        contact_data: ContactData::default(),
+        media_streaming: None,
+        lex: None,
+        bot_answers: Vec::new(),
     };
     let mut current = flow.start.clone();
     let mut previous = current.clone();
@@ -233,6 +278,50 @@ pub async fn run(
                 Next::Success
             }
             Step::GetInput(spec) => get_input(&mut data, spec, caller).await?,
+            Step::AskBot(spec) => ask_bot(&mut data, spec, action, caller, lambda).await?,
+            Step::SetContactData { language_code } => match language_code {
+                None => Next::Success,
+                Some(code) => {
+                    let code = data.resolve(code)?;
+                    if valid_language_code(&code) {
+                        data.contact_data.language_code = Some(code);
+                        Next::Success
+                    } else {
+                        tracing::warn!(action = %action.id, language = %code, "not a language code (xx-XX); the flow takes its error branch");
+                        Next::Error(NO_MATCHING_ERROR)
+                    }
+                }
+            },
+            Step::SetMediaStreaming { enabled } => {
+                if contact.channel != "VOICE" {
+                    // "This is supported only by the voice channel."
+                    Next::Error(NO_MATCHING_ERROR)
+                } else if *enabled {
+                    match (&contact.media_stream, &data.contact_data.media) {
+                        (_, Some((_, None))) => {
+                            data.media_streaming = Some(true);
+                            Next::Success
+                        }
+                        (Some(stream), _) => {
+                            data.contact_data.media = Some((stream.clone(), None));
+                            data.media_streaming = Some(true);
+                            Next::Success
+                        }
+                        (None, _) => {
+                            tracing::warn!(action = %action.id, "the instance has no media streams storage; the flow takes its error branch");
+                            Next::Error(NO_MATCHING_ERROR)
+                        }
+                    }
+                } else {
+                    if let Some((_, stopped @ None)) = &mut data.contact_data.media {
+                        *stopped = Some(now_ms());
+                    }
+                    if data.media_streaming.is_some() {
+                        data.media_streaming = Some(false);
+                    }
+                    Next::Success
+                }
+            }
             Step::SetAttributes { attributes } => {
                 let mut resolved = Vec::with_capacity(attributes.len());
                 for (key, value) in attributes {
@@ -321,6 +410,9 @@ pub async fn run(
                     flow_logging: data.flow_logging,
                     recorded: data.recorded,
                     tasks: data.tasks,
+                    language: data.contact_data.language_code,
+                    media_streaming: data.media_streaming,
+                    bot_answers: data.bot_answers,
                     attributes: data.attributes,
                     steps,
                 })
@@ -349,6 +441,21 @@ struct FlowData<'a> {
     recorded: Vec<String>,
     /// Tasks created so far.
     tasks: Vec<Task>,
+    /// What the flow set on the contact that the event reports (language, audio stream).
+    contact_data: ContactData,
+    /// Media streaming as set so far.
+    media_streaming: Option<bool>,
+    /// `$.Lex`: the last bot interaction.
+    lex: Option<LexResult>,
+    /// Every bot answer so far.
+    bot_answers: Vec<BotAnswer>,
+}
+
+/// What `$.Lex.*` reads after a bot interaction.
+struct LexResult {
+    intent: String,
+    confidence_pct: Option<u8>,
+    session_attributes: BTreeMap<String, String>,
 }
 
 impl FlowData<'_> {
@@ -374,6 +481,30 @@ impl FlowData<'_> {
                 }
             }
             "Attributes" => self.attributes.get(rest?).cloned(),
+            "Lex" => {
+                let lex = self.lex.as_ref()?;
+                match rest? {
+                    "IntentName" => Some(lex.intent.clone()),
+                    "IntentConfidence.Score" => lex
+                        .confidence_pct
+                        .map(|p| format!("{:.2}", f64::from(p) / 100.0)),
+                    "DialogState" => Some("Fulfilled".to_string()),
+                    other => other
+                        .strip_prefix("SessionAttributes.")
+                        .and_then(|key| lex.session_attributes.get(key).cloned()),
+                }
+            }
+            "LanguageCode" => self.contact_data.language_code.clone(),
+            "MediaStreams" => {
+                let (stream, stopped) = self.contact_data.media.as_ref()?;
+                match rest? {
+                    "Customer.Audio.StreamARN" => Some(stream.stream_arn.clone()),
+                    "Customer.Audio.StartFragmentNumber" => Some(stream.start_fragment.clone()),
+                    "Customer.Audio.StartTimestamp" => Some(stream.start_ms.to_string()),
+                    "Customer.Audio.StopTimestamp" => stopped.map(|s| s.to_string()),
+                    _ => None,
+                }
+            }
             "StoredCustomerInput" => self.stored_input.clone(),
             "ContactId" | "InitialContactId" | "PreviousContactId" => {
                 Some(self.contact.contact_id.clone())
@@ -416,10 +547,11 @@ impl FlowData<'_> {
 
     /// The `ContactFlowEvent` for a Lambda invoked now with `parameters`.
     fn event(&self, parameters: Map<String, Value>) -> Value {
-        contact_flow_event(
+        contact_flow_event_with(
             self.contact,
             &self.attributes,
             self.target_queue.as_deref(),
+            &self.contact_data,
             parameters,
         )
     }
@@ -484,7 +616,8 @@ async fn get_input(
     .unwrap_or(CallerInput::Timeout);
     let stored = match pressed {
         CallerInput::HangUp => return Ok(Next::End(CallEnd::HungUp)),
-        CallerInput::Timeout => "Timeout".to_string(),
+        // A keypad does not hear words.
+        CallerInput::Timeout | CallerInput::Words(_) => "Timeout".to_string(),
         CallerInput::Digits(keys) => match collect_digits(&keys, spec) {
             None => return Ok(Next::Error(NO_MATCHING_ERROR)),
             Some(digits) if digits.is_empty() => "Timeout".to_string(),
@@ -493,6 +626,123 @@ async fn get_input(
     };
     data.stored_input = Some(stored);
     Ok(Next::Success)
+}
+
+/// `ConnectParticipantWithLexBot` with a Lex V2 bot of the contact's instance: the prompt,
+/// the caller's answer (words or keys, keys as the session attributes' DTMF settings
+/// collect them), the bot's intent in the contact's locale, its code hook; then the
+/// condition naming the intent, else `NoMatchingCondition`. See [`crate::lex`].
+async fn ask_bot(
+    data: &mut FlowData<'_>,
+    spec: &BotSpec,
+    action: &Action,
+    caller: &mut dyn Caller,
+    lambda: &dyn Lambda,
+) -> Result<Next, FlowError> {
+    let alias = data.resolve(&spec.alias_arn)?;
+    let Some(bot) = data.contact.bots.get(&alias) else {
+        tracing::warn!(action = %action.id, alias = %alias, "no Lex bot behind this alias on the instance; the flow takes its error branch");
+        return Ok(Next::Error(NO_MATCHING_ERROR));
+    };
+    let language = data
+        .contact_data
+        .language_code
+        .clone()
+        .unwrap_or_else(|| DEFAULT_LANGUAGE_CODE.to_string());
+    let Some(locale) = bot.locale(&language) else {
+        tracing::warn!(action = %action.id, %language, "the bot has no locale for the contact's language; the flow takes its error branch");
+        return Ok(Next::Error(NO_MATCHING_ERROR));
+    };
+    let mut attributes = BTreeMap::new();
+    for (key, value) in &spec.session_attributes {
+        attributes.insert(data.resolve(key)?, data.resolve(value)?);
+    }
+    if let Some(text) = &spec.text {
+        caller.hear(&data.resolve(text)?).await;
+    }
+    let answered = tokio::time::timeout(
+        BOT_ANSWER_WAIT + PRESS_GRACE,
+        caller.answer(BOT_ANSWER_WAIT),
+    )
+    .await
+    .unwrap_or(CallerInput::Timeout);
+    let (mode, transcript) = match answered {
+        CallerInput::HangUp => return Ok(Next::End(CallEnd::HungUp)),
+        CallerInput::Timeout => return Ok(Next::Error(INPUT_TIME_LIMIT_EXCEEDED)),
+        CallerInput::Words(words) if words.trim().is_empty() => {
+            return Ok(Next::Error(INPUT_TIME_LIMIT_EXCEEDED))
+        }
+        CallerInput::Words(words) => (InputMode::Speech, words),
+        CallerInput::Digits(keys) if keys.is_empty() => {
+            return Ok(Next::Error(INPUT_TIME_LIMIT_EXCEEDED))
+        }
+        CallerInput::Digits(keys) => (
+            InputMode::Dtmf,
+            DtmfSettings::from_session_attributes(&attributes).collect(&keys),
+        ),
+    };
+    let recognized = bot.recognize(locale, &transcript);
+    let (intent, attributes) = match &bot.code_hook {
+        None => (recognized.intent.clone(), attributes),
+        Some(function) => {
+            let event = lex::code_hook_event(
+                &data.contact.contact_id,
+                &locale.locale_id,
+                mode,
+                &transcript,
+                &recognized,
+                &attributes,
+            );
+            let answer = tokio::time::timeout(CODE_HOOK_LIMIT, lambda.invoke(function, event))
+                .await
+                .map_err(|_| "no answer in time".to_string())
+                .and_then(|r| r)
+                .and_then(|response| lex::read_code_hook_response(&response));
+            match answer {
+                Ok(closed) => closed,
+                Err(why) => {
+                    tracing::warn!(action = %action.id, function = %function, error = %why, "the bot's code hook failed; the flow takes its error branch");
+                    return Ok(Next::Error(NO_MATCHING_ERROR));
+                }
+            }
+        }
+    };
+    let Recognized { confidence_pct, .. } = recognized;
+    data.bot_answers.push(BotAnswer {
+        intent: intent.clone(),
+        confidence_pct,
+        mode,
+    });
+    let next = action
+        .conditions
+        .iter()
+        .find(|c| c.operator.holds(&intent, &c.operand))
+        .map(|c| Next::Condition(c.next.clone()))
+        .unwrap_or(Next::Error(NO_MATCHING_CONDITION));
+    data.lex = Some(LexResult {
+        intent,
+        confidence_pct,
+        session_attributes: attributes,
+    });
+    Ok(next)
+}
+
+/// A language code as Connect writes them: `es-ES`, `en-US`.
+fn valid_language_code(code: &str) -> bool {
+    let b = code.as_bytes();
+    b.len() == 5
+        && b[0].is_ascii_lowercase()
+        && b[1].is_ascii_lowercase()
+        && b[2] == b'-'
+        && b[3].is_ascii_uppercase()
+        && b[4].is_ascii_uppercase()
+}
+
+/// Now, in epoch milliseconds.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// What Connect stores from the keys a caller pressed, or `None` for keys a phone cannot

@@ -56,13 +56,13 @@ fn a_dangling_transition_is_refused_naming_the_action_and_target() {
 #[test]
 fn an_unsupported_action_is_refused_naming_type_and_id() {
     let text = minimal(json!([
-        {"Identifier": "a", "Type": "ConnectParticipantWithLexBot", "Parameters": {}, "Transitions": {}}
+        {"Identifier": "a", "Type": "CheckMetricData", "Parameters": {}, "Transitions": {}}
     ]));
     let error = Flow::from_json(&text).expect_err("unsupported");
     let message = error.to_string();
     assert!(matches!(error, FlowError::Unsupported { .. }));
     assert!(
-        message.contains("ConnectParticipantWithLexBot") && message.contains("\"a\""),
+        message.contains("CheckMetricData") && message.contains("\"a\""),
         "{message}"
     );
 }

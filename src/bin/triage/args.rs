@@ -9,7 +9,7 @@ use connect_triage::output::Format;
 use connect_triage::read::export::ExportFormat;
 use connect_triage::read::stats::Section;
 use connect_triage::read::{Source, Status, DEFAULT_ABANDON_MINUTES};
-use connect_triage::sim::call::{parse_answers, Press};
+use connect_triage::sim::call::{parse_answers, parse_say, Press};
 use connect_triage::store::StoreSpec;
 
 #[derive(Debug, Parser)]
@@ -40,8 +40,22 @@ pub enum Command {
     Call {
         /// Keys the caller presses, in order: 1 yes, 0 no, * leave, t no key (timeout).
         /// Anything else is an invalid key (asked again). Example: --answers 1,0,*
-        #[arg(long, value_parser = answers)]
+        #[arg(long, value_parser = answers, conflicts_with = "say")]
         answers: Option<Script>,
+        /// What the caller says to the answers bot, in order (the line with SpeechInput
+        /// Enabled; implies --speech): words in either language (sí, no, claro, salir,
+        /// yes, nope, exit, ...), keys (1, 0, *) pressed to the bot, t for silence.
+        /// Example: --say "sí,no,no,salir"
+        #[arg(long, value_parser = said)]
+        say: Option<Script>,
+        /// Ask through the answers bot (connect/lex-bot.json) as a stack with SpeechInput
+        /// Enabled does: words typed in interactive mode are spoken answers.
+        #[arg(long)]
+        speech: bool,
+        /// Stream the caller's audio as a stack with AudioStreaming Enabled does: the
+        /// recording notice, media streaming, and the audio's place in the trail.
+        #[arg(long)]
+        audio: bool,
         /// Language of the call: es (the seed's Spanish) or en.
         #[arg(long, default_value = "es")]
         lang: Lang,
@@ -333,6 +347,11 @@ pub struct Script(pub Vec<Press>);
 /// `--answers 1,0,*,t` (see [`parse_answers`]).
 fn answers(s: &str) -> Result<Script, String> {
     parse_answers(s).map(Script).map_err(|e| e.to_string())
+}
+
+/// `--say "sí,no,1,t"` (see [`parse_say`]).
+fn said(s: &str) -> Result<Script, String> {
+    parse_say(s).map(Script).map_err(|e| e.to_string())
 }
 
 /// A UTC day, `YYYY-MM-DD`.

@@ -54,6 +54,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Call {
             answers,
+            say,
+            speech,
+            audio,
             lang,
             contact_id,
             caller,
@@ -63,7 +66,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hospital_queue,
         } => {
             let call = verbs::CallArgs {
-                answers: answers.map(|s| s.0),
+                speech: speech || say.is_some(),
+                answers: answers.or(say).map(|s| s.0),
+                audio,
                 lang,
                 contact_id,
                 caller,

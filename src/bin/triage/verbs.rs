@@ -15,7 +15,8 @@ use connect_triage::read::export::{export, ExportFormat};
 use connect_triage::read::stats::{write_stats, Section};
 use connect_triage::read::{thousands, CallQuery, DayRange, Progress, Reader, Source, Status};
 use connect_triage::sim::call::{
-    describe_end, describe_handoff, run_call, Press, TerminalCaller, LOCAL_INSTANCE_ARN,
+    answers_bot, describe_end, describe_handoff, local_media_stream, run_call, Press,
+    TerminalCaller, LOCAL_BOT_ALIAS_ARN, LOCAL_INSTANCE_ARN,
 };
 use connect_triage::sim::demo::{seed_demo_with, DemoPlan, DEMO_HASH_KEY, DEMO_PREFIX};
 use connect_triage::sim::loadtest;
@@ -86,6 +87,10 @@ fn say(line: impl std::fmt::Display) -> Result<()> {
 /// What `triage call` is asked for.
 pub struct CallArgs {
     pub answers: Option<Vec<Press>>,
+    /// Ask through the answers bot (SpeechInput Enabled).
+    pub speech: bool,
+    /// Stream the caller's audio (AudioStreaming Enabled).
+    pub audio: bool,
     pub lang: Lang,
     pub contact_id: Option<ContactId>,
     pub caller: String,
@@ -186,6 +191,8 @@ pub async fn connect_tests(args: ConnectTestsArgs) -> Result<ExitCode> {
 pub async fn call(ctx: &Ctx, args: CallArgs) -> Result<ExitCode> {
     let CallArgs {
         answers,
+        speech,
+        audio,
         lang,
         contact_id,
         caller,
@@ -207,8 +214,16 @@ pub async fn call(ctx: &Ctx, args: CallArgs) -> Result<ExitCode> {
     contact
         .attributes
         .insert("lang".into(), lang.as_str().into());
+    if speech {
+        contact = contact.with_bot(LOCAL_BOT_ALIAS_ARN, answers_bot());
+    }
+    if audio {
+        contact = contact.with_media_stream(local_media_stream(contact_id.as_str()));
+    }
     say(format!(
-        "📞 call {contact_id} ({lang}), events in {}",
+        "📞 call {contact_id} ({lang}{}{}), events in {}",
+        if speech { ", answers by voice" } else { "" },
+        if audio { ", audio streamed" } else { "" },
         store.describe()
     ))?;
     let report = match answers {
@@ -226,6 +241,9 @@ pub async fn call(ctx: &Ctx, args: CallArgs) -> Result<ExitCode> {
         describe_end(&report.end),
         report.steps
     ))?;
+    for line in connect_triage::sim::call::describe_speech(&report) {
+        say(line)?;
+    }
     for line in connect_triage::sim::call::describe_tasks(&report.tasks) {
         say(line)?;
     }
