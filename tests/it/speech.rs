@@ -166,3 +166,113 @@ fn schema_one_answers_read_as_keyed() {
     assert_eq!(trail[1]["answer"], "yes", "{trail}");
     assert_eq!(trail[1]["score"], 15, "{trail}");
 }
+
+/// `triage call --say` in both languages: the deployed flow asks through
+/// `ConnectParticipantWithLexBot`, the local twin of connect/lex-bot.json matches the words
+/// (case, accents and punctuation folded), the code hook tells keys from speech, and the
+/// trail records how each answer was given. A word the bot does not know in that language
+/// is asked again; never a recorded answer the caller did not give.
+#[test]
+fn triage_call_say_answers_by_voice_in_both_languages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("file:{}", dir.path().join("events.jsonl").display());
+    // Spanish: sí (yes), NO (no), "¡Claro que sí!" (yes), 1 pressed to the bot (yes, keyed),
+    // "nope" (an English word: not understood, asked again), then "Salir." (leave).
+    let out = run_triage(
+        &store,
+        &["call", "--say", "sí,NO,¡Claro que sí!,1,nope,Salir."],
+        b"",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Puede responder diciendo sí o no"), "{text}");
+    for line in [
+        "yes (speech 100%)",
+        "no (speech 100%)",
+        "invalid (speech:fallback)",
+        "answers bot: FallbackIntent (keys)",
+        "triage_outcome = exited",
+        "triage_score = 40",
+    ] {
+        assert!(text.contains(line), "{line:?} missing in:\n{text}");
+    }
+    // The keyed answer is recorded as keyed (no "speech"), and the words are never stored.
+    let events = std::fs::read_to_string(dir.path().join("events.jsonl")).expect("events");
+    assert!(
+        !events.contains("Claro") && !events.contains("nope"),
+        "{events}"
+    );
+    assert_eq!(events.matches("\"mode\":\"speech\"").count(), 3, "{events}");
+
+    // English: yes, "Nope." (no), exit.
+    let out = run_triage(
+        &store,
+        &["call", "--lang", "en", "--say", "Yes!,Nope.,exit"],
+        b"",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("You can answer by saying yes or no"),
+        "{text}"
+    );
+    assert!(text.contains("answers bot: Leave (speech 100%)"), "{text}");
+    assert!(text.contains("triage_outcome = exited"), "{text}");
+    // Spanish words to the English bot are not understood.
+    let out = run_triage(
+        &store,
+        &["call", "--lang", "en", "--say", "sí,salir,*"],
+        b"",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.matches("invalid (speech:fallback)").count(),
+        2,
+        "{text}"
+    );
+    assert!(text.contains("triage_outcome = exited"), "{text}");
+}
+
+/// `triage call --audio`: the recording notice in the caller's language before the first
+/// question, media streaming, and the audio's place in the trail (once).
+#[test]
+fn triage_call_audio_tells_the_caller_and_records_where_the_audio_is() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("file:{}", dir.path().join("events.jsonl").display());
+    for (lang, notice) in [
+        ("es", "esta llamada se graba"),
+        ("en", "this call is recorded"),
+    ] {
+        let out = run_triage(
+            &store,
+            &["call", "--lang", lang, "--audio", "--answers", "1,0,*"],
+            b"",
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        let notice_at = text
+            .find(notice)
+            .unwrap_or_else(|| panic!("no notice: {text}"));
+        assert!(
+            notice_at < text.find("caller presses 1").unwrap_or(0),
+            "{text}"
+        );
+        assert!(
+            text.contains("audio streamed to Kinesis Video Streams"),
+            "{text}"
+        );
+        assert_eq!(text.matches("AudioStreamed").count(), 1, "{text}");
+    }
+    // Without --audio: no notice, no stream.
+    let out = run_triage(&store, &["call", "--answers", "1,0,*"], b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("se graba") && !text.contains("AudioStreamed"),
+        "{text}"
+    );
+}
