@@ -27,6 +27,16 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
         say "could not install chromium; the report test will fail"
 fi
 
+# The audio test makes a Matroska fixture with Debian's ffmpeg (tests/it/audio_fetch.rs).
+# Installed once; if it still cannot be found, that test fails and says why.
+if ! command -v ffmpeg >/dev/null 2>&1; then
+    say "installing ffmpeg (apt) for the audio test"
+    sudo=""
+    if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq ffmpeg >/dev/null; } ||
+        say "could not install ffmpeg; the audio test will fail"
+fi
+
 # Local endpoints take any credentials; never fall through to instance metadata.
 if [[ -z "${AWS_ACCESS_KEY_ID:-}" && -z "${AWS_PROFILE:-}" ]]; then
     export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test

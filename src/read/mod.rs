@@ -10,6 +10,7 @@
 //! loaded a few at a time ([`LOAD_AHEAD`]), so memory stays constant whatever the range.
 
 pub mod athena;
+pub mod audio;
 pub mod calls;
 pub mod export;
 pub mod fhir;

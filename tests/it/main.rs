@@ -6,6 +6,7 @@
 mod analytics;
 mod athena;
 mod audio;
+mod audio_fetch;
 mod bounds;
 mod call;
 mod cli;

@@ -236,6 +236,24 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// A call's audio as a WAV (8 kHz, 16-bit, stereo: left the caller, right what the
+    /// caller heard), fetched from Kinesis Video Streams where its AudioStreamed event says
+    /// (GetDataEndpoint, then GetMedia). Credentials and endpoint: the standard AWS settings
+    /// (AWS_ENDPOINT_URL_KINESIS_VIDEO for this service alone). Progress on stderr.
+    Audio {
+        contact_id: ContactId,
+        /// The WAV to write (written beside it first, then renamed: never a half file).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Stop reading after this many seconds without bytes: the end of a stream nobody
+        /// used after the call.
+        #[arg(long, default_value_t = connect_triage::read::audio::DEFAULT_IDLE_SECONDS)]
+        idle_seconds: u64,
+        /// Write what was read when the stream is cut in the middle (otherwise an error,
+        /// and no file).
+        #[arg(long)]
+        partial: bool,
+    },
 }
 
 /// `triage questionnaire ...`.

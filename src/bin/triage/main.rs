@@ -160,5 +160,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             first_day,
             seed,
         } => verbs::seed_demo_calls(&ctx, calls, days, first_day, seed).await,
+        Command::Audio {
+            contact_id,
+            out,
+            idle_seconds,
+            partial,
+        } => verbs::audio(&ctx, &contact_id, &out, idle_seconds, partial).await,
     }
 }

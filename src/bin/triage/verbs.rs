@@ -970,3 +970,87 @@ async fn print_trail(store: &SharedStore, cid: &ContactId, format: Format) -> Re
     write_rows(&mut std::io::stdout().lock(), &rows, format)?;
     Ok(())
 }
+
+/// `triage audio`: the call's audio from Kinesis Video Streams, as a WAV at `out`.
+pub async fn audio(
+    ctx: &Ctx,
+    cid: &ContactId,
+    out: &Path,
+    idle_seconds: u64,
+    partial: bool,
+) -> Result<ExitCode> {
+    use connect_triage::read::audio::{self, End, FetchOptions};
+    let store = ctx.store().await?;
+    let events = store.load(cid).await?;
+    if events.is_empty() {
+        bail!(
+            "no events for contact {cid} in {}: check the id, or pick the store with --store",
+            store.describe()
+        );
+    }
+    let stream = audio::stream_of(cid, &events)?;
+    if stream.recorded > 1 {
+        eprintln!(
+            "call {cid} has {} AudioStreamed events: reading the first's stream",
+            stream.recorded
+        );
+    }
+    let opts = FetchOptions {
+        idle: std::time::Duration::from_secs(idle_seconds.max(1)),
+        partial,
+    };
+    let fetched = audio::fetch(cid, &stream, opts, |p| {
+        eprintln!(
+            "read {:.1} s of audio ({} fragments, {} bytes)...",
+            p.seconds,
+            thousands(p.fragments),
+            thousands(p.bytes)
+        )
+    })
+    .await?;
+    let why = match &fetched.end {
+        End::OtherContact(other) => format!("the stream went on to contact {other}"),
+        End::StreamEnded => "the stream ended".to_string(),
+        End::Idle(idle) => format!(
+            "nothing came for {} s: taken as the end of the call's audio (--idle-seconds)",
+            idle.as_secs()
+        ),
+    };
+    eprintln!("stopped reading: {why}");
+    if let Some(cut) = &fetched.cut {
+        eprintln!("--partial: writing what was read before the cut ({cut})");
+    }
+    let a = &fetched.audio;
+    for (name, track) in [("caller", &a.caller), ("line", &a.line)] {
+        if track.pcm.is_empty() {
+            eprintln!("no {name} track in the stream: its channel is silent");
+        }
+    }
+    if a.untagged_fragments > 0 {
+        eprintln!(
+            "{} of {} fragments had no ContactId tag: kept as this call's",
+            thousands(a.untagged_fragments),
+            thousands(a.fragments)
+        );
+    }
+    if !a.ignored_tracks.is_empty() {
+        eprintln!(
+            "tracks left out (neither side of the call): {}",
+            a.ignored_tracks.join(", ")
+        );
+    }
+    let w = audio::write_wav(&fetched, out)?;
+    say(format!(
+        "wrote {}: {:.1} s (caller {:.1} s, line {:.1} s), 8 kHz 16-bit stereo, left the caller, right the line; {} bytes, from {} fragments ({} bytes) of {}{}",
+        out.display(),
+        w.seconds,
+        w.caller_seconds,
+        w.line_seconds,
+        thousands(w.file_bytes),
+        thousands(w.fragments),
+        thousands(w.stream_bytes),
+        stream.stream_arn,
+        if fetched.cut.is_some() { "; CUT SHORT (--partial)" } else { "" }
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
