@@ -22,6 +22,9 @@ fn params() -> HashMap<String, String> {
         ("FlowLogging".to_string(), "Disabled".to_string()),
         ("RecordAgentLeg".to_string(), "Disabled".to_string()),
         ("NurseTaskFlowId".to_string(), "nurse-flow".to_string()),
+        // Speech and audio off, as the template's defaults.
+        ("AnswersBotAliasArn".to_string(), String::new()),
+        ("AudioStreaming".to_string(), "Disabled".to_string()),
         ("VoiceEs".to_string(), "Lucia".to_string()),
         ("EngineEs".to_string(), "Neural".to_string()),
         ("StyleEs".to_string(), "None".to_string()),
@@ -200,7 +203,12 @@ async fn a_whole_call_ends_in_the_hospital_queue() {
         data["CustomerEndpoint"],
         json!({"Address": "+34600000000", "Type": "TELEPHONE_NUMBER"})
     );
-    assert_eq!(data["Attributes"], json!({"lang": "es", "turn": "t1"}));
+    // The flow's switches (speech and audio off) and the turn.
+    assert_eq!(
+        data["Attributes"],
+        json!({"lang": "es", "turn": "t1", "speech_bot": "", "audio_streaming": "Disabled"})
+    );
+    assert_eq!(data["LanguageCode"], "es-ES");
     assert_eq!(data["Queue"], Value::Null);
     // The event reads as the Lambda runtime's own type for Connect events.
     let typed: aws_lambda_events::event::connect::ConnectEvent =
@@ -363,12 +371,18 @@ async fn the_lambda_gets_the_crate_s_contact_flow_event() {
         .expect("call");
     let mut attributes = contact.attributes.clone();
     attributes.insert("turn".to_string(), "t1".to_string());
+    attributes.insert("speech_bot".to_string(), String::new());
+    attributes.insert("audio_streaming".to_string(), "Disabled".to_string());
     let parameters = json!({"answer": "2", "turn": "t1", "lang": "es"});
     let Value::Object(parameters) = parameters else {
         unreachable!("an object")
     };
+    let data = connect_flow::ContactData {
+        language_code: Some("es-ES".to_string()),
+        media: None,
+    };
     assert_eq!(
         lambda.calls()[1].1,
-        connect_flow::contact_flow_event(&contact, &attributes, None, parameters)
+        connect_flow::contact_flow_event_with(&contact, &attributes, None, &data, parameters)
     );
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 fn the_embedded_flow_parses_and_names_its_placeholders() {
     let flow = Flow::from_json(TRIAGE_FLOW).expect("the embedded flow is valid");
     assert_eq!(flow.start_action(), "set-logging");
-    assert_eq!(flow.len(), 22);
+    assert_eq!(flow.len(), 37);
     assert!(
         flow.prompts_before_voice().is_empty(),
         "every prompt comes after the voice is set: {:?}",
@@ -20,6 +20,8 @@ fn the_embedded_flow_parses_and_names_its_placeholders() {
     assert_eq!(
         names,
         [
+            "AnswersBotAliasArn",
+            "AudioStreaming",
             "EngineEn",
             "EngineEs",
             "FlowLogging",
