@@ -22,8 +22,8 @@ use serde::Deserialize;
 use std::sync::OnceLock;
 
 /// The intent Lex returns when nothing matched (every bot has it: `AMAZON.FallbackIntent`,
-/// named `FallbackIntent` in template.yaml).
-pub const FALLBACK_INTENT: &str = "FallbackIntent";
+/// named `FallbackIntent` in template.yaml): one name for the Lambda and the simulator.
+pub use crate::flow::lex::FALLBACK_INTENT;
 
 /// The bot definition, as deployed (scripts/gen-template.py reads the same file).
 pub const BOT_JSON: &str = include_str!("../../connect/lex-bot.json");

@@ -216,34 +216,15 @@ impl<W: Write + Send> Caller for TerminalCaller<W> {
         if self.script.is_some() {
             return self.next_scripted(timeout, 1024);
         }
-        let Some(lines) = &mut self.stdin else {
-            return CallerInput::HangUp;
-        };
-        let _ = write!(
-            self.out,
+        let prompt = format!(
             "  🎙  say your answer (sí/no/salir, yes/no/exit) or press a key, then Enter ({} s; Ctrl-D hangs up): ",
             timeout.as_secs()
         );
-        let _ = self.out.flush();
-        match tokio::time::timeout(timeout, lines.next_line()).await {
-            Ok(Ok(Some(line))) => {
-                let line = line.trim();
-                if line.is_empty() {
-                    CallerInput::Timeout
-                } else if is_keys(line) {
-                    CallerInput::Digits(line.to_string())
-                } else {
-                    CallerInput::Words(line.to_string())
-                }
-            }
-            Ok(_) => {
-                let _ = writeln!(self.out);
-                CallerInput::HangUp
-            }
-            Err(_) => {
-                let _ = writeln!(self.out, "(silence)");
-                CallerInput::Timeout
-            }
+        match self.read_line(&prompt, timeout, "(silence)").await {
+            Ok(line) if line.is_empty() => CallerInput::Timeout,
+            Ok(line) if is_keys(&line) => CallerInput::Digits(line),
+            Ok(line) => CallerInput::Words(line),
+            Err(end) => end,
         }
     }
 
@@ -251,32 +232,45 @@ impl<W: Write + Send> Caller for TerminalCaller<W> {
         if self.script.is_some() {
             return self.next_scripted(timeout, max_digits);
         }
-        let Some(lines) = &mut self.stdin else {
-            return CallerInput::HangUp;
-        };
-        let _ = write!(
-            self.out,
+        let prompt = format!(
             "  ☎  press a key and Enter ({} s; * leaves; Ctrl-D hangs up): ",
             timeout.as_secs()
         );
-        let _ = self.out.flush();
-        match tokio::time::timeout(timeout, lines.next_line()).await {
-            Ok(Ok(Some(line))) => {
-                CallerInput::Digits(line.trim().chars().take(max_digits.max(1)).collect())
-            }
-            Ok(_) => {
-                let _ = writeln!(self.out);
-                CallerInput::HangUp
-            }
-            Err(_) => {
-                let _ = writeln!(self.out, "(timeout)");
-                CallerInput::Timeout
-            }
+        match self.read_line(&prompt, timeout, "(timeout)").await {
+            Ok(line) => CallerInput::Digits(line.chars().take(max_digits.max(1)).collect()),
+            Err(end) => end,
         }
     }
 }
 
 impl<W: Write + Send> TerminalCaller<W> {
+    /// Asks with `prompt` and reads one line from the terminal (trimmed) within `timeout`;
+    /// `Err` is how the wait ended otherwise: a hang-up (end of input) or a timeout (after
+    /// printing `timed_out`).
+    async fn read_line(
+        &mut self,
+        prompt: &str,
+        timeout: Duration,
+        timed_out: &str,
+    ) -> Result<String, CallerInput> {
+        let Some(lines) = &mut self.stdin else {
+            return Err(CallerInput::HangUp);
+        };
+        let _ = write!(self.out, "{prompt}");
+        let _ = self.out.flush();
+        match tokio::time::timeout(timeout, lines.next_line()).await {
+            Ok(Ok(Some(line))) => Ok(line.trim().to_string()),
+            Ok(_) => {
+                let _ = writeln!(self.out);
+                Err(CallerInput::HangUp)
+            }
+            Err(_) => {
+                let _ = writeln!(self.out, "{timed_out}");
+                Err(CallerInput::Timeout)
+            }
+        }
+    }
+
     /// The script's next answer.
     fn next_scripted(&mut self, timeout: Duration, max_digits: usize) -> CallerInput {
         let Some(script) = &mut self.script else {

@@ -276,3 +276,23 @@ fn triage_call_audio_tells_the_caller_and_records_where_the_audio_is() {
         "{text}"
     );
 }
+
+/// Words typed in interactive mode (`triage call --speech`) are spoken answers; keys typed
+/// are keys pressed to the bot.
+#[test]
+fn words_typed_in_interactive_mode_are_spoken_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("file:{}", dir.path().join("events.jsonl").display());
+    let out = run_triage(&store, &["call", "--speech"], "Sí\n0\nsalir\n".as_bytes());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for line in [
+        "answers bot: Yes (speech 100%)",
+        "answers bot: FallbackIntent (keys)",
+        "answers bot: Leave (speech 100%)",
+        "yes (speech 100%)",
+        "triage_outcome = exited",
+    ] {
+        assert!(text.contains(line), "{line:?} missing in:\n{text}");
+    }
+}

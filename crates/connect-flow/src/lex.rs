@@ -194,12 +194,8 @@ impl LexBot {
 
     /// What the bot makes of `input` in `locale` (see the module docs for the scoring).
     pub fn recognize(&self, locale: &LexLocale, input: &str) -> Recognized {
-        let said: Vec<String> = fold(input).split(' ').map(str::to_string).collect();
-        let said: Vec<&str> = said
-            .iter()
-            .map(String::as_str)
-            .filter(|w| !w.is_empty())
-            .collect();
+        let folded = fold(input);
+        let said: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
         let fallback = Recognized {
             intent: FALLBACK_INTENT.to_string(),
             confidence_pct: None,
