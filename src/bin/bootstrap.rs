@@ -33,12 +33,29 @@ async fn main() -> Result<(), Error> {
         .with_catalog(catalog, settings.questionnaire_refresh)
         .with_warm_histories(settings.warm_calls);
     tracing::info!(store = %spec, "ready");
-    let app = &app;
-    // The payload stays raw JSON: `App::handle_any` reads a ContactFlowEvent in one
-    // borrowing pass (or, failing that, a Connect contact event from EventBridge) and checks
-    // it exactly as `triage invoke` does.
-    lambda_runtime::run(service_fn(
+    // The App lives as long as the process.
+    let app: &'static App = Box::leak(Box::new(app));
+    // The Runtime API loop runs as a task of its own, not as the runtime's `block_on`
+    // future: a wake-up of the `block_on` future from another task (each of the hyper
+    // connection tasks' answers) makes the current-thread scheduler poll the I/O driver
+    // first (an `epoll_wait` with no timeout, three an invocation), a wake-up between
+    // tasks does not.
+    // A timer always pending, due sooner than any a turn sets (a DynamoDB attempt's 1 s, the
+    // turn's 5 s budget): tokio wakes its own I/O driver (an eventfd write, then one more
+    // trip round the event loop) whenever a timer is set that is due before every pending
+    // one, which was each of a turn's two timers.
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+        }
+    });
+    let serve = tokio::spawn(lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
+            // The payload stays raw JSON: `App::handle_any` reads a ContactFlowEvent in one
+            // borrowing pass (or, failing that, a Connect contact event from EventBridge)
+            // and checks it exactly as `triage invoke` does.
             app.handle_any(event.payload.get().as_bytes())
                 .await
                 .map_err(|e| {
@@ -46,6 +63,6 @@ async fn main() -> Result<(), Error> {
                     Error::from(e)
                 })
         },
-    ))
-    .await
+    )));
+    serve.await?
 }

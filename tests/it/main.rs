@@ -9,6 +9,7 @@ mod audio;
 mod audio_fetch;
 mod bounds;
 mod call;
+mod capacity;
 mod cli;
 mod contact_events;
 mod contract;
@@ -21,6 +22,9 @@ mod faults;
 mod helpers;
 mod lambda;
 mod localstack_hook;
+#[allow(dead_code)]
+#[path = "../../benches/common/capacity.rs"]
+mod meter;
 mod nagle;
 mod projector;
 mod props;

@@ -136,8 +136,14 @@ impl RuntimeApi {
 
     /// Starts a Lambda runtime binary against this API with the given extra environment.
     pub fn spawn(&self, program: &str, env: &[(&str, &str)]) -> Child {
+        self.spawn_with_args(program, &[], env)
+    }
+
+    /// As [`RuntimeApi::spawn`], with arguments (`node script.js`, say).
+    pub fn spawn_with_args(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Child {
         let mut cmd = Command::new(program);
-        cmd.env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
+        cmd.args(args)
+            .env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", "triage")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
