@@ -342,3 +342,63 @@ fn connect_tests_writes_one_create_test_case_request_per_scenario() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("scenario file"), "{}", stderr(&out));
 }
+
+/// `triage ... | head`: the reader closing the pipe early ends the command quietly, exit 0,
+/// whatever the output's format (CSV's writer wraps the I/O error in its own).
+#[test]
+fn output_cut_short_by_the_reader_is_not_an_error() {
+    let t = Triage::new();
+    let seeded = t.run(
+        &[
+            "seed-demo",
+            "--calls",
+            "1500",
+            "--days",
+            "2",
+            "--first-day",
+            "2026-03-01",
+        ],
+        b"",
+    );
+    assert!(seeded.status.success(), "seed-demo: {}", stderr(&seeded));
+    let range = ["--from", "2026-03-01", "--to", "2026-03-02"];
+    for verb in [
+        &["export", "--format", "csv"][..],
+        &["export", "--format", "jsonl"][..],
+        &["calls", "--format", "csv"][..],
+        &["calls", "--format", "json"][..],
+        &["calls"][..],
+    ] {
+        // Whole, the output is more than a pipe holds (64 KiB on Linux): cut short, triage
+        // is still writing when the reader goes.
+        let whole = t.run(&[verb, &range[..]].concat(), b"");
+        assert!(whole.status.success(), "{verb:?}: {}", stderr(&whole));
+        assert!(
+            whole.stdout.len() > 96 * 1024,
+            "{verb:?}: {} bytes",
+            whole.stdout.len()
+        );
+        let mut child = Command::new(env!("CARGO_BIN_EXE_triage"))
+            .arg("--store")
+            .arg(t.store())
+            .args(verb)
+            .args(range)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start triage");
+        // Read a few bytes, then close the pipe while triage still has rows to write.
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut first = [0u8; 16];
+        std::io::Read::read_exact(&mut stdout, &mut first).expect("some output");
+        drop(stdout);
+        let out = child.wait_with_output().expect("triage ends");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !err.contains("error"),
+            "{verb:?}: {:?} {err}",
+            out.status
+        );
+    }
+}

@@ -11,6 +11,7 @@ mod verbs;
 
 use args::{Cli, Command};
 use clap::Parser;
+use connect_triage::read::ReadError;
 use connect_triage::store::StoreSpec;
 use connect_triage::Settings;
 use std::process::ExitCode;
@@ -25,14 +26,7 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(code) => code,
         // `triage ... | head` closing the pipe early is not an error.
-        Err(e)
-            if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) =>
-        {
-            ExitCode::SUCCESS
-        }
+        Err(e) if e.chain().any(closed_pipe) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the error and its causes, then a non-zero exit.
             let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
@@ -40,6 +34,35 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether an error (one link of a chain) is the reader of our output having gone away:
+/// an I/O error of kind `BrokenPipe`, as is or inside the CSV and JSON writers' errors
+/// (`csv::Error` converts into an `io::Error` of kind `Other` and names no source).
+fn closed_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    let csv_broken =
+        |c: &csv::Error| matches!(c.kind(), csv::ErrorKind::Io(io) if io.kind() == BrokenPipe);
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        return io.kind() == BrokenPipe
+            || io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<csv::Error>())
+                .is_some_and(csv_broken);
+    }
+    let json_broken = |j: &serde_json::Error| j.io_error_kind() == Some(BrokenPipe);
+    // The readers' errors hold those transparently (their chain stops at them).
+    if let Some(r) = e.downcast_ref::<ReadError>() {
+        return match r {
+            ReadError::Io(io) => closed_pipe(io),
+            ReadError::Csv(c) => csv_broken(c),
+            ReadError::Json(j) => json_broken(j),
+            _ => false,
+        };
+    }
+    e.downcast_ref::<csv::Error>().is_some_and(csv_broken)
+        || e.downcast_ref::<serde_json::Error>()
+            .is_some_and(json_broken)
 }
 
 /// Dispatches to the verb's function.
