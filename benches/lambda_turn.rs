@@ -75,7 +75,7 @@ use capacity::{Meter, Tally};
 use connect_triage::store::dynamodb::{PK, SK};
 use ddb::{create_table, endpoint};
 use events::{contact_event, field, new_contact_id};
-use procfs::peak_rss_kb;
+use procfs::{context_switches, peak_rss_kb};
 use runtime_api::RuntimeApi;
 use serde_json::Value;
 use std::process::{Command, Stdio};
@@ -293,6 +293,10 @@ struct Round {
     p99_ms: f64,
     peak_rss_mb: f64,
     threads: usize,
+    /// Voluntary context switches per invocation (the process slept: a socket, a timer).
+    waits: f64,
+    /// Involuntary ones (preempted: another process wanted the CPU).
+    preempted: f64,
 }
 
 /// `perf record` attached to a process until dropped (SIGINT, then waited for).
@@ -408,9 +412,11 @@ async fn round(
     let recording = perf.map(|out| Perf::attach(pid, out));
     let mut latencies = Vec::with_capacity(calls * TURNS_PER_CALL * 11 / 10 + 1);
     let before = cpu_of(pid)?;
+    let switches_before = context_switches(pid);
     let counted_from = counter;
     serve_calls(&api, function, calls, &mut counter, &mut latencies, None).await?;
     let after = cpu_of(pid)?;
+    let switches_after = context_switches(pid);
     drop(recording);
     let invocations = counter - counted_from;
 
@@ -432,6 +438,8 @@ async fn round(
         p99_ms: quantile(&latencies, 0.99),
         peak_rss_mb: peak_rss_kb(pid) as f64 / 1024.0,
         threads: threads_of(pid),
+        waits: (switches_after.0.saturating_sub(switches_before.0)) as f64 / invocations as f64,
+        preempted: (switches_after.1.saturating_sub(switches_before.1)) as f64 / invocations as f64,
     };
     let _ = child.start_kill();
     let _ = child.wait().await;
@@ -868,6 +876,12 @@ fn print_results(rounds: &[Round], calls: usize) {
         Some(("latency per invocation p50", "ms", col(&|r| r.p50_ms))),
         Some(("latency per invocation p99", "ms", col(&|r| r.p99_ms))),
         Some(("peak RSS (VmHWM)", "MB", col(&|r| r.peak_rss_mb))),
+        Some((
+            "waits per invocation (voluntary switches)",
+            "",
+            col(&|r| r.waits),
+        )),
+        Some(("preemptions per invocation", "", col(&|r| r.preempted))),
     ]
     .into_iter()
     .flatten()
@@ -888,7 +902,11 @@ fn print_results(rounds: &[Round], calls: usize) {
         let each: Vec<String> = v.iter().map(|x| format!("{x:.2}")).collect();
         println!(
             "{:<40} {:>10.2} {:>10.2} {:>10.2}  {}",
-            format!("{name} ({unit})"),
+            if unit.is_empty() {
+                name.to_string()
+            } else {
+                format!("{name} ({unit})")
+            },
             median(v.clone()),
             min,
             max,
@@ -913,6 +931,8 @@ fn print_results(rounds: &[Round], calls: usize) {
         "latency_p50_ms": round2(m(&|r| r.p50_ms)),
         "latency_p99_ms": round2(m(&|r| r.p99_ms)),
         "peak_rss_mb": round2(m(&|r| r.peak_rss_mb)),
+        "waits_per_invocation": round2(m(&|r| r.waits)),
+        "preemptions_per_invocation": round2(m(&|r| r.preempted)),
     });
     println!("{}", Value::to_string(&json));
 }
