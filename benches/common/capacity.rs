@@ -492,10 +492,10 @@ fn base64_len(b: &str) -> u64 {
 }
 
 /// An HTTP/1.1 message: start line, headers, whole body.
-struct Message {
-    start: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub struct Message {
+    pub start: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Message {
@@ -526,8 +526,9 @@ fn hop_by_hop(name: &str) -> bool {
     .any(|h| name.eq_ignore_ascii_case(h))
 }
 
-/// One message: Content-Length, chunked, or (a response) to the end of the stream.
-async fn read_message<R: tokio::io::AsyncRead + Unpin>(
+/// One message: Content-Length, chunked, or (a response) to the end of the stream. Also
+/// the reader of tests/it/nagle.rs's Runtime API.
+pub async fn read_message<R: tokio::io::AsyncRead + Unpin>(
     r: &mut BufReader<R>,
     request: bool,
 ) -> Option<Message> {

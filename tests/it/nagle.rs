@@ -8,52 +8,13 @@
 //! wrongly.
 
 use crate::events::{contact_event, field, new_contact_id};
+use crate::meter::{read_message, Message};
 use crate::runtime_api::RuntimeApi;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-
-/// One HTTP/1.1 request's head and body (Content-Length or chunked).
-async fn read_request(r: &mut BufReader<TcpStream>) -> Option<(String, Vec<u8>)> {
-    let mut head = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if r.read_line(&mut line).await.ok()? == 0 {
-            return None;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push(line.trim_end().to_string());
-    }
-    let header = |name: &str| {
-        head.iter().find_map(|h| {
-            let (k, v) = h.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-    };
-    let mut body = Vec::new();
-    if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        body.resize(len, 0);
-        r.read_exact(&mut body).await.ok()?;
-    } else if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        loop {
-            line.clear();
-            r.read_line(&mut line).await.ok()?;
-            let size = usize::from_str_radix(line.trim(), 16).ok()?;
-            let mut chunk = vec![0; size + 2];
-            r.read_exact(&mut chunk).await.ok()?;
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..size]);
-        }
-    }
-    Some((head.first().cloned().unwrap_or_default(), body))
-}
 
 /// Headers, then the body: two writes, Nagle on (the socket's default).
 async fn answer(
@@ -92,7 +53,10 @@ async fn serve(
         tokio::spawn(async move {
             let mut r = BufReader::new(socket);
             let mut id = 0u64;
-            while let Some((line, body)) = read_request(&mut r).await {
+            while let Some(Message {
+                start: line, body, ..
+            }) = read_message(&mut r, true).await
+            {
                 if line.starts_with("GET /2018-06-01/runtime/invocation/next") {
                     let Some(event) = events.lock().await.recv().await else {
                         return;
