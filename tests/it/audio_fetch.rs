@@ -22,7 +22,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const START_FRAGMENT: &str = "91343852333181432392682062622220590765191907586";
 /// The first Cluster's time: epoch milliseconds, as in Connect's streams.
@@ -439,7 +439,7 @@ fn call_with_audio(t: &Triage, cid: &str) {
 }
 
 /// `triage audio` with the local service's endpoint and test credentials.
-fn audio(t: &Triage, kvs: Option<&Kvs>, args: &[&str]) -> (Output, Duration) {
+fn audio(t: &Triage, kvs: Option<&Kvs>, args: &[&str]) -> Output {
     let endpoint = kvs.map_or("http://127.0.0.1:9".to_string(), Kvs::url);
     // No profile of the machine's: empty AWS config files.
     let empty = t.dir.path().join("aws");
@@ -447,8 +447,7 @@ fn audio(t: &Triage, kvs: Option<&Kvs>, args: &[&str]) -> (Output, Duration) {
     for f in ["config", "credentials"] {
         std::fs::write(empty.join(f), "").expect("empty AWS file");
     }
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_triage"))
+    Command::new(env!("CARGO_BIN_EXE_triage"))
         .arg("audio")
         .args(args)
         .env("TRIAGE_STORE", t.store())
@@ -463,8 +462,7 @@ fn audio(t: &Triage, kvs: Option<&Kvs>, args: &[&str]) -> (Output, Duration) {
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .output()
-        .expect("run triage audio");
-    (out, started.elapsed())
+        .expect("run triage audio")
 }
 
 /// A failure: non-zero, one line `error: ...` holding every one of `wants`, nothing on stdout.
@@ -537,7 +535,7 @@ fn a_connect_stream_becomes_the_calls_wav_with_both_tracks_aligned() {
         hold: Some(Duration::from_secs(30)),
     });
     let wav = t.dir.path().join("call.wav");
-    let (out, took) = audio(
+    let out = audio(
         &t,
         Some(&kvs),
         &[
@@ -550,7 +548,8 @@ fn a_connect_stream_becomes_the_calls_wav_with_both_tracks_aligned() {
     );
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(took < Duration::from_secs(15), "took {took:?}: {err}");
+    // Where the read stopped is in the message: at the next contact's tag (with the idle
+    // limit, 20 s, it would say "nothing came for 20 s"; past the hold, that the stream ended).
     assert!(
         err.contains("the stream went on to contact 0b1c0000-0000-4000-8000-00000000beef"),
         "{err}"
@@ -703,7 +702,7 @@ fn an_ffmpeg_stream_without_contact_tags_is_read_until_it_goes_quiet() {
         hold: Some(Duration::from_secs(20)),
     });
     let wav = t.dir.path().join("ffmpeg.wav");
-    let (out, took) = audio(
+    let out = audio(
         &t,
         Some(&kvs),
         &[
@@ -716,7 +715,7 @@ fn an_ffmpeg_stream_without_contact_tags_is_read_until_it_goes_quiet() {
     );
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(took < Duration::from_secs(15), "took {took:?}");
+    // Where the read stopped is in the message (the stream itself ends only after 20 s).
     assert!(err.contains("nothing came for 1 s"), "{err}");
     assert!(
         err.contains("4 of 4 fragments had no ContactId tag"),
@@ -751,7 +750,7 @@ fn a_cut_stream_is_one_line_and_no_file_unless_partial() {
     });
     let wav = t.dir.path().join("cut.wav");
     let path = wav.to_str().expect("path");
-    let (out, _) = audio(&t, Some(&kvs), &[&cid, "--out", path]);
+    let out = audio(&t, Some(&kvs), &[&cid, "--out", path]);
     assert_one_line_error(
         &out,
         &[
@@ -766,7 +765,7 @@ fn a_cut_stream_is_one_line_and_no_file_unless_partial() {
     assert_eq!(left_in(t.dir.path()), Vec::<String>::new());
 
     // --partial: what was read whole, and the summary says it was cut.
-    let (out, _) = audio(&t, Some(&kvs), &[&cid, "--out", path, "--partial"]);
+    let out = audio(&t, Some(&kvs), &[&cid, "--out", path, "--partial"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("CUT SHORT (--partial)"));
@@ -789,7 +788,7 @@ fn an_error_chunk_names_its_code() {
         hold: None,
     });
     let wav = t.dir.path().join("call.wav");
-    let (out, _) = audio(
+    let out = audio(
         &t,
         Some(&kvs),
         &[&cid, "--out", wav.to_str().expect("path")],
@@ -816,7 +815,7 @@ fn a_missing_stream_is_a_clear_error() {
         message: "The requested stream is not found or not active.",
     });
     let wav = t.dir.path().join("call.wav");
-    let (out, _) = audio(
+    let out = audio(
         &t,
         Some(&kvs),
         &[&cid, "--out", wav.to_str().expect("path")],
@@ -842,7 +841,7 @@ fn a_call_without_audio_or_an_unknown_one_says_so() {
     assert_eq!(first["question"], "contact");
     let wav = t.dir.path().join("call.wav");
     let path = wav.to_str().expect("path");
-    let (out, _) = audio(&t, None, &[&cid, "--out", path]);
+    let out = audio(&t, None, &[&cid, "--out", path]);
     assert_one_line_error(
         &out,
         &[
@@ -851,7 +850,7 @@ fn a_call_without_audio_or_an_unknown_one_says_so() {
         ],
     );
     let other = new_contact_id();
-    let (out, _) = audio(&t, None, &[&other, "--out", path]);
+    let out = audio(&t, None, &[&other, "--out", path]);
     assert_one_line_error(
         &out,
         &[&format!("no events for contact {other}"), "--store"],
