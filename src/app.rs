@@ -10,12 +10,12 @@ use crate::domain::{
 use crate::questionnaires::LineQuestionnaire;
 use crate::store::catalog::SharedCatalog;
 use crate::store::warm::WarmHistories;
-use crate::store::{SharedStore, StoreError};
+use crate::store::{History, SharedStore, StoreError};
 use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
 pub use crate::connect::Response;
@@ -333,11 +333,19 @@ impl App {
         known: &mut Known,
     ) -> Result<Reply<'static>, TurnError> {
         let mut last_conflict = None;
-        // The first attempt may start from the warm history; every later one reads the store.
+        // The first attempt may start from a hint; every later one reads the store. The hint
+        // is the warm history, or, for an invocation that looks like a call's first (no turn
+        // token, no answer), an empty one: a new call then costs no `Query` of a partition
+        // that holds nothing. Wrong hints are safe: the append is conditional on the version
+        // (0 here), so a call that did start (a Connect retry of its first invocation, or a
+        // flow that passes no turn token) answers `Conflict` and the turn re-reads.
         let mut warm = self.warm.as_deref();
         let mut attempt = 0;
         while attempt < MAX_TURN_ATTEMPTS {
-            let hint = warm.take().and_then(|w| w.get(&req.contact_id));
+            let hint = warm.take().and_then(|w| {
+                w.get(&req.contact_id)
+                    .or_else(|| req.looks_like_a_first_invocation().then(History::default))
+            });
             let from_warm = hint.is_some();
             if !from_warm {
                 attempt += 1;
@@ -450,10 +458,18 @@ impl App {
                             if let Some(w) = &self.warm {
                                 w.forget(&req.contact_id);
                             }
-                            info!(
-                                attempt,
-                                "lost a race with a concurrent invocation; re-reading"
-                            );
+                            if from_warm {
+                                debug!(
+                                    "the call moved on since this container last saw it \
+                                     (another container, or an earlier attempt of this \
+                                     invocation); re-reading"
+                                );
+                            } else {
+                                info!(
+                                    attempt,
+                                    "lost a race with a concurrent invocation; re-reading"
+                                );
+                            }
                             last_conflict = Some(e);
                         }
                         Err(e) => {

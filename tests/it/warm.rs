@@ -2,7 +2,9 @@
 //! container that served a call's last turn skips the next turn's read, and a history gone
 //! stale (Connect sent a turn to another container) never changes what is recorded or
 //! answered: the conditional append refuses the stale decision, and a replay is never
-//! answered from the hint.
+//! answered from the hint. A call's first invocation (no turn token, no answer) starts from an
+//! empty history without reading, which a Connect retry of it, or a flow that passes no turn
+//! token, proves wrong at the conditional append.
 
 use crate::events::{contact_event, field, new_contact_id};
 use async_trait::async_trait;
@@ -90,7 +92,9 @@ async fn a_warm_container_reads_a_call_once() {
         trails.push(trail(&store, &cid).await);
         assert_eq!(app.warm_calls(), 0, "a concluded call is not kept");
     }
-    assert_eq!(loads, [8, 1], "reads per 8-turn call, cold and warm");
+    // Warm: not even the first turn reads (it looks like a call's first invocation, so it
+    // starts from an empty history and writes conditionally on version 0).
+    assert_eq!(loads, [8, 0], "reads per 8-turn call, cold and warm");
     assert_eq!(trails[0], trails[1], "the same events either way");
 }
 
@@ -154,4 +158,45 @@ async fn a_turn_newer_than_the_warm_history_is_recorded_not_replayed() {
         2,
         "{t:?}"
     );
+}
+
+#[tokio::test]
+async fn a_retried_first_invocation_is_answered_as_the_first_try_was() {
+    // The first try was recorded by A; Connect's retry of it reaches A again (which dropped
+    // nothing: the call is warm there) and B (which has never seen the call, so starts from
+    // the empty history a first invocation hints). Neither records a second start.
+    let store = counting();
+    let a = App::new(store.clone()).with_warm_histories(64);
+    let b = App::new(store.clone()).with_warm_histories(64);
+    let cid = new_contact_id();
+    let first = ask(&a, &cid, None).await;
+    assert_eq!(
+        store.loads.load(Ordering::SeqCst),
+        0,
+        "a new call is not read"
+    );
+    let again_on_b = ask(&b, &cid, None).await;
+    assert_eq!(
+        again_on_b, first,
+        "B answers the retry as A answered the first try"
+    );
+    assert_eq!(
+        store.loads.load(Ordering::SeqCst),
+        1,
+        "B's conditional start was refused, so it read the call once"
+    );
+    let again_on_a = ask(&a, &cid, None).await;
+    assert_eq!(
+        again_on_a, first,
+        "A answers the retry as it did the first try"
+    );
+    let t = trail(&store, &cid).await;
+    assert_eq!(
+        t.iter().filter(|e| e.ends_with("CallStarted")).count(),
+        1,
+        "one start recorded: {t:?}"
+    );
+    // And the call goes on from either container.
+    let r = ask(&b, &cid, Some(("1", field(&first, "turn")))).await;
+    assert_ne!(field(&r, "question"), field(&first, "question"), "{r}");
 }
