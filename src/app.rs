@@ -391,8 +391,18 @@ impl App {
                     continue;
                 }
                 Decision::Replay { reason, upto } => {
+                    // The history was just read: as good a hint for the call's next turn as
+                    // the one an append leaves (after a Connect retry, the next answer then
+                    // needs no read). A call that is over is not kept.
                     if let Some(w) = &self.warm {
-                        w.forget(&req.contact_id);
+                        match reason {
+                            ReplayReason::Retry(_) | ReplayReason::UnknownTurn => {
+                                w.put(&req.contact_id, history.clone())
+                            }
+                            ReplayReason::Concluded | ReplayReason::Ended => {
+                                w.forget(&req.contact_id)
+                            }
+                        }
                     }
                     match reason {
                         ReplayReason::Retry(turn) => info!(turn, "retry: recorded nothing"),

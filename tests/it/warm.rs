@@ -200,3 +200,47 @@ async fn a_retried_first_invocation_is_answered_as_the_first_try_was() {
     let r = ask(&b, &cid, Some(("1", field(&first, "turn")))).await;
     assert_ne!(field(&r, "question"), field(&first, "question"), "{r}");
 }
+
+#[tokio::test]
+async fn on_dynamodb_a_warm_call_sends_writes_only_and_a_retry_one_query() {
+    // On the wire, through the meter the cost table is counted with: the store as
+    // `bootstrap` opens it (appends and reads on the direct client), warm as deployed.
+    let (_, table) = crate::helpers::dynamodb_store().await;
+    let meter = crate::meter::Meter::start(&crate::helpers::endpoint())
+        .await
+        .expect("meter");
+    let store = connect_triage::store::dynamodb::DynamoStore::connect(
+        table,
+        Default::default(),
+        Some(&meter.url),
+    )
+    .await
+    .expect("store");
+    let app = App::new(Arc::new(store)).with_warm_histories(64);
+    let cid = new_contact_id();
+    let requests = |m: &crate::meter::Meter| {
+        let t = m.take();
+        t.requests
+            .into_iter()
+            .flat_map(|(op, n)| std::iter::repeat_n(op, n as usize))
+            .collect::<Vec<_>>()
+    };
+    let mut r = ask(&app, &cid, None).await;
+    let first = requests(&meter);
+    assert_eq!(first, ["PutItem"], "a new call is written, not read");
+    for i in 0..7 {
+        let turn = field(&r, "turn").to_string();
+        r = ask(&app, &cid, Some(("0", &turn))).await;
+        assert_eq!(
+            requests(&meter),
+            ["TransactWriteItems"],
+            "answer {i}: one conditional write"
+        );
+        if i == 2 {
+            let again = ask(&app, &cid, Some(("0", &turn))).await;
+            assert_eq!(again, r, "the retry answers as the first try did");
+            assert_eq!(requests(&meter), ["Query"], "a retry reads, writes nothing");
+        }
+    }
+    assert_eq!(field(&r, "outcome"), "clear", "{r}");
+}
