@@ -395,13 +395,10 @@ impl App {
                     // the one an append leaves (after a Connect retry, the next answer then
                     // needs no read). A call that is over is not kept.
                     if let Some(w) = &self.warm {
-                        match reason {
-                            ReplayReason::Retry(_) | ReplayReason::UnknownTurn => {
-                                w.put(&req.contact_id, history.clone())
-                            }
-                            ReplayReason::Concluded | ReplayReason::Ended => {
-                                w.forget(&req.contact_id)
-                            }
+                        if matches!(reason, ReplayReason::Retry(_) | ReplayReason::UnknownTurn) {
+                            w.put(&req.contact_id, history.clone());
+                        } else {
+                            w.forget(&req.contact_id);
                         }
                     }
                     match reason {
@@ -449,11 +446,7 @@ impl App {
                             // DEBUG, not INFO: the trail in the store is the turn's record, and a log
                             // line per turn was a tenth of the turn's CPU in bootstrap (pipe
                             // write, JSON formatting) and CloudWatch ingestion on the bill.
-                            tracing::debug!(
-                                version,
-                                events = kinds.as_deref().unwrap_or(""),
-                                "recorded"
-                            );
+                            debug!(version, events = kinds.as_deref().unwrap_or(""), "recorded");
                             if let (Some(w), Some((mut h, events))) = (&self.warm, next) {
                                 if matches!(reply, Reply::End { .. }) {
                                     w.forget(&req.contact_id);

@@ -68,8 +68,8 @@ impl TurnRequest {
     }
 
     /// No turn token and no answer (absent or blank): how a call's first invocation reads
-    /// (the flow has set no `turn` attribute yet). Only a hint ([`crate::app`]): a Connect retry of the first
-    /// invocation reads the same.
+    /// (the flow has set no `turn` attribute yet). Only a hint ([`crate::app`]): a Connect
+    /// retry of the first invocation reads the same.
     pub fn looks_like_a_first_invocation(&self) -> bool {
         let blank = |v: &Option<String>| v.as_deref().is_none_or(|t| t.trim().is_empty());
         blank(&self.invocation.turn) && blank(&self.invocation.answer)

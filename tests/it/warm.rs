@@ -50,6 +50,12 @@ fn counting() -> Arc<Counting> {
     })
 }
 
+/// Two warm containers (as deployed) on one store.
+fn two_containers(store: &Arc<Counting>) -> (App, App) {
+    let warm = || App::new(store.clone()).with_warm_histories(64);
+    (warm(), warm())
+}
+
 async fn ask(app: &App, cid: &str, answer: Option<(&str, &str)>) -> Value {
     let params: Vec<(&str, &str)> = match answer {
         None => vec![("lang", "es")],
@@ -101,8 +107,7 @@ async fn a_warm_container_reads_a_call_once() {
 #[tokio::test]
 async fn two_containers_taking_turns_of_one_call_record_each_answer_once() {
     let store = counting();
-    let a = App::new(store.clone()).with_warm_histories(64);
-    let b = App::new(store.clone()).with_warm_histories(64);
+    let (a, b) = two_containers(&store);
     let single = counting();
     let one = App::new(single.clone());
     let cid = new_contact_id();
@@ -139,8 +144,7 @@ async fn a_turn_newer_than_the_warm_history_is_recorded_not_replayed() {
     // answer comes back to A with a turn token A's history has never seen. Taken on the
     // stale history that would be an unknown turn, answered by repeating question 1.
     let store = counting();
-    let a = App::new(store.clone()).with_warm_histories(64);
-    let b = App::new(store.clone()).with_warm_histories(64);
+    let (a, b) = two_containers(&store);
     let cid = new_contact_id();
     let r = ask(&a, &cid, None).await;
     let r = ask(&b, &cid, Some(("1", field(&r, "turn")))).await;
@@ -166,8 +170,7 @@ async fn a_retried_first_invocation_is_answered_as_the_first_try_was() {
     // nothing: the call is warm there) and B (which has never seen the call, so starts from
     // the empty history a first invocation hints). Neither records a second start.
     let store = counting();
-    let a = App::new(store.clone()).with_warm_histories(64);
-    let b = App::new(store.clone()).with_warm_histories(64);
+    let (a, b) = two_containers(&store);
     let cid = new_contact_id();
     let first = ask(&a, &cid, None).await;
     assert_eq!(
