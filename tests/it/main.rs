@@ -36,5 +36,6 @@ mod scenarios;
 mod soak;
 mod speech;
 mod template;
+mod tls;
 mod versions;
 mod warm;

@@ -57,8 +57,9 @@ pub async fn sdk_config(limits: &SdkLimits) -> aws_config::SdkConfig {
 /// The HTTP connector of this crate's DynamoDB clients: the SDK's own
 /// (`aws-smithy-http-client`: hyper, `TCP_NODELAY`), with rustls on ring rather than the
 /// SDK's default aws-lc (the same TLS 1.2/1.3 with the SDK's cipher-suite selection, and a
-/// binary megabytes smaller: scripts/bench.sh), and [`CONNECT_TIMEOUT`]. One connector (one
-/// connection pool) serves the SDK client and the [`super::direct::DirectClient`].
+/// binary megabytes smaller: scripts/bench.sh), and [`CONNECT_TIMEOUT`]. The turn's own
+/// requests go on the [`super::direct::DirectClient`]'s connections ([`super::http1`]), set
+/// up the same way.
 pub fn connector() -> SharedHttpConnector {
     let mut builder = aws_smithy_http_client::Connector::builder()
         .connector_settings(

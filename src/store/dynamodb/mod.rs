@@ -50,10 +50,12 @@
 pub mod catalog;
 pub mod client;
 pub mod direct;
+pub mod http1;
 pub mod index;
 pub mod item;
 pub mod migrate;
 pub mod model;
+pub mod sigv4;
 
 pub use client::{client, sdk_config, ATTEMPT_TIMEOUT, OPERATION_TIMEOUT};
 pub use item::*;
@@ -67,7 +69,6 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
-use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 use client::{service_unavailable, unavailable};
 use direct::{DirectClient, DirectError};
 use std::collections::HashMap;
@@ -81,9 +82,10 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     opts: DynamoOptions,
-    /// The client's connector, when this store built the client: then appends go through
-    /// the [`DirectClient`] on the same connection pool (if `opts.direct_client`).
-    connector: Option<SharedHttpConnector>,
+    /// Whether this store built its client from the standard settings: then the turn's
+    /// requests go through the [`DirectClient`] (if `opts.direct_client`), on the same
+    /// endpoint, region and credentials.
+    built_client: bool,
     /// The SDK configuration's credentials provider, for the direct path.
     credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     /// Made at the first append (it asks the SDK for the endpoint and the credentials
@@ -98,7 +100,7 @@ impl DynamoStore {
             client,
             table,
             opts,
-            connector: None,
+            built_client: false,
             credentials: None,
             direct: Arc::new(OnceCell::new()),
         }
@@ -130,16 +132,18 @@ impl DynamoStore {
         let sdk = client::sdk_config_on(&opts.limits, connector.clone()).await;
         let client = Client::from_conf(client::dynamodb_config(&sdk, endpoint));
         let mut store = DynamoStore::new(client, table, opts);
-        store.connector = Some(connector);
+        store.built_client = true;
         store.credentials = sdk.credentials_provider();
         Ok(store)
     }
 
     /// The direct writer, if appends take the direct path ([`direct`]).
     pub async fn direct_client(&self) -> Option<&DirectClient> {
-        let (Some(connector), Some(credentials), true) =
-            (&self.connector, &self.credentials, self.opts.direct_client)
-        else {
+        let (true, Some(credentials), true) = (
+            self.built_client,
+            &self.credentials,
+            self.opts.direct_client,
+        ) else {
             return None;
         };
         self.direct
@@ -147,7 +151,6 @@ impl DynamoStore {
                 let made = DirectClient::new(
                     self.client.config(),
                     credentials.clone(),
-                    connector.clone(),
                     self.opts.limits,
                 )
                 .await;
