@@ -38,17 +38,17 @@
 //! fault and race tests (tests/it/contract.rs, faults.rs).
 
 use super::client::{self, describe_service_error};
+use super::encode::{self, EncodedItem};
 use super::http1::{Connections, Endpoint, ExchangeError};
 use super::sigv4::Signer;
-use super::{Item, SdkLimits};
+use super::SdkLimits;
 use crate::store::StoreError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::client::http::{HttpConnector, SharedHttpConnector};
 use aws_smithy_types::body::SdkBody;
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -116,69 +116,57 @@ impl DirectClient {
     }
 
     /// `PutItem` of `item` if no item has its key yet.
-    pub async fn put_new(&self, table: &str, item: &Item) -> Result<(), DirectError> {
-        let body = serde_json::to_vec(&PutItem {
-            table_name: table,
-            item: ItemJson(item),
-            condition_expression: "attribute_not_exists(#seq)",
-            expression_attribute_names: SeqName,
-        })
-        .map_err(|e| unbuildable("PutItem", table, e))?;
-        self.call("PutItem", table, body).await.map(drop)
+    pub async fn put_new(&self, table: &str, item: &EncodedItem) -> Result<(), DirectError> {
+        let mut body = Vec::with_capacity(item.json.len() + 256);
+        encode::put_new_body(&mut body, table, item);
+        self.call("PutItem", table, &body).await.map(drop)
     }
 
-    /// `TransactWriteItems`: a check that `check_key` exists (when given), then a put of
-    /// each item if its key is new. All or nothing.
+    /// `TransactWriteItems`: a check that item `(contact_id, check)` exists (when given),
+    /// then a put of each item if its key is new. All or nothing.
     pub async fn transact(
         &self,
         table: &str,
-        check_key: Option<&Item>,
-        items: &[Item],
+        contact_id: &str,
+        check: Option<u64>,
+        items: &[EncodedItem],
     ) -> Result<(), DirectError> {
-        let token = uuid::Uuid::new_v4().to_string();
-        let body = serde_json::to_vec(&Transact {
-            table,
-            check_key,
-            items,
-            token: &token,
-        })
-        .map_err(|e| unbuildable("TransactWriteItems", table, e))?;
-        self.call("TransactWriteItems", table, body).await.map(drop)
+        let token = uuid::Uuid::new_v4();
+        let mut token_text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let token = token.hyphenated().encode_lower(&mut token_text);
+        let mut body =
+            Vec::with_capacity(items.iter().map(|i| i.json.len() + 256).sum::<usize>() + 512);
+        encode::transact_body(&mut body, table, contact_id, check, items, token);
+        self.call("TransactWriteItems", table, &body)
+            .await
+            .map(drop)
     }
 
-    /// One page of a consistent `Query` of the partition `contact_id` (from `start`, at
-    /// most `limit` items): its items and the key to go on from, if any.
+    /// One page of a consistent `Query` of the partition `contact_id` (from `start`, the
+    /// previous page's `LastEvaluatedKey`; at most `limit` items): its events and the key
+    /// to go on from, if any.
     pub async fn query_page(
         &self,
         table: &str,
         contact_id: &str,
         limit: Option<i32>,
-        start: Option<&Item>,
-    ) -> Result<(Vec<Item>, Option<Item>), DirectError> {
-        let body = serde_json::to_vec(&Query {
-            table,
-            contact_id,
-            limit,
-            start,
-        })
-        .map_err(|e| unbuildable("Query", table, e))?;
-        let bytes = self.call("Query", table, body).await?;
-        let page: QueryPage = serde_json::from_slice(&bytes).map_err(|e| {
+        start: Option<&RawValue>,
+    ) -> Result<encode::Page, DirectError> {
+        let mut body = Vec::with_capacity(256);
+        encode::query_body(&mut body, table, contact_id, limit, start);
+        let bytes = self.call("Query", table, &body).await?;
+        encode::query_page(&bytes).map_err(|e| {
             DirectError::Unavailable(StoreError::Unavailable(format!(
                 "DynamoDB Query on table {table}: the response is not a Query result: {e}"
             )))
-        })?;
-        Ok((
-            page.items.into_iter().map(|i| i.0).collect(),
-            page.last.map(|k| k.0).filter(|k| !k.is_empty()),
-        ))
+        })
     }
 
     async fn call(
         &self,
         op: &'static str,
         table: &str,
-        body: Vec<u8>,
+        body: &[u8],
     ) -> Result<Vec<u8>, DirectError> {
         let started = Instant::now();
         let mut refreshed = false;
@@ -189,7 +177,7 @@ impl DirectClient {
                 .operation_timeout
                 .saturating_sub(started.elapsed());
             let limit = left.min(self.limits.attempt_timeout);
-            let outcome = match tokio::time::timeout(limit, self.attempt(op, table, &body)).await {
+            let outcome = match tokio::time::timeout(limit, self.attempt(op, table, body)).await {
                 Ok(outcome) => outcome,
                 Err(_) => Attempt::Retryable(DirectError::Unavailable(client::timed_out(
                     op,
@@ -339,12 +327,6 @@ impl Unsigned {
     }
 }
 
-fn unbuildable(op: &str, table: &str, e: serde_json::Error) -> DirectError {
-    DirectError::Unavailable(StoreError::Invalid(format!(
-        "DynamoDB {op} on table {table}: the request body could not be written: {e}"
-    )))
-}
-
 impl DirectError {
     /// The store error the SDK path gives for the same failure (conflicts are the caller's).
     pub fn into_store_error(self, op: &str, table: &str) -> StoreError {
@@ -462,381 +444,9 @@ impl aws_smithy_runtime_api::client::http::HttpClient for ProbeClient {
     }
 }
 
-// ---- the request bodies (DynamoDB JSON) --------------------------------------------------
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct PutItem<'a> {
-    table_name: &'a str,
-    item: ItemJson<'a>,
-    condition_expression: &'static str,
-    expression_attribute_names: SeqName,
-}
-
-/// `{"#seq": "seq"}`: the sort key's name in condition expressions.
-struct SeqName;
-
-impl Serialize for SeqName {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(1))?;
-        m.serialize_entry("#seq", super::SK)?;
-        m.end()
-    }
-}
-
-struct Transact<'a> {
-    table: &'a str,
-    check_key: Option<&'a Item>,
-    items: &'a [Item],
-    token: &'a str,
-}
-
-impl Serialize for Transact<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Check<'a> {
-            table_name: &'a str,
-            key: ItemJson<'a>,
-            condition_expression: &'static str,
-            expression_attribute_names: SeqName,
-        }
-        #[derive(Serialize)]
-        enum Action<'a> {
-            ConditionCheck(Check<'a>),
-            Put(PutItem<'a>),
-        }
-        struct Actions<'a>(&'a Transact<'a>);
-        impl Serialize for Actions<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let t = self.0;
-                let n = t.items.len() + usize::from(t.check_key.is_some());
-                let mut seq = s.serialize_seq(Some(n))?;
-                if let Some(key) = t.check_key {
-                    seq.serialize_element(&Action::ConditionCheck(Check {
-                        table_name: t.table,
-                        key: ItemJson(key),
-                        condition_expression: "attribute_exists(#seq)",
-                        expression_attribute_names: SeqName,
-                    }))?;
-                }
-                for item in t.items {
-                    seq.serialize_element(&Action::Put(PutItem {
-                        table_name: t.table,
-                        item: ItemJson(item),
-                        condition_expression: "attribute_not_exists(#seq)",
-                        expression_attribute_names: SeqName,
-                    }))?;
-                }
-                seq.end()
-            }
-        }
-        let mut m = s.serialize_map(Some(2))?;
-        m.serialize_entry("TransactItems", &Actions(self))?;
-        m.serialize_entry("ClientRequestToken", self.token)?;
-        m.end()
-    }
-}
-
-/// A consistent Query of one partition
-/// (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html>).
-struct Query<'a> {
-    table: &'a str,
-    contact_id: &'a str,
-    limit: Option<i32>,
-    start: Option<&'a Item>,
-}
-
-impl Serialize for Query<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Names;
-        impl Serialize for Names {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("#pk", super::PK)?;
-                m.end()
-            }
-        }
-        struct Values<'a>(&'a str);
-        impl Serialize for Values<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry(":pk", &Av(&AttributeValue::S(self.0.to_string())))?;
-                m.end()
-            }
-        }
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("TableName", self.table)?;
-        m.serialize_entry("ConsistentRead", &true)?;
-        m.serialize_entry("KeyConditionExpression", "#pk = :pk")?;
-        m.serialize_entry("ExpressionAttributeNames", &Names)?;
-        m.serialize_entry("ExpressionAttributeValues", &Values(self.contact_id))?;
-        if let Some(limit) = self.limit {
-            m.serialize_entry("Limit", &limit)?;
-        }
-        if let Some(start) = self.start {
-            m.serialize_entry("ExclusiveStartKey", &ItemJson(start))?;
-        }
-        m.end()
-    }
-}
-
-/// The parts of a Query response the store reads.
-#[derive(serde::Deserialize)]
-struct QueryPage {
-    #[serde(rename = "Items", default)]
-    items: Vec<ItemDe>,
-    #[serde(rename = "LastEvaluatedKey", default)]
-    last: Option<ItemDe>,
-}
-
-/// An item read from DynamoDB JSON.
-struct ItemDe(Item);
-
-impl<'de> serde::Deserialize<'de> for ItemDe {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw: std::collections::HashMap<String, AvDe> = serde::Deserialize::deserialize(d)?;
-        Ok(ItemDe(raw.into_iter().map(|(k, v)| (k, v.0)).collect()))
-    }
-}
-
-/// One attribute value read from DynamoDB JSON: an object with exactly one type key.
-struct AvDe(AttributeValue);
-
-impl<'de> serde::Deserialize<'de> for AvDe {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = AvDe;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a DynamoDB attribute value such as {\"S\": \"text\"}")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<AvDe, A::Error> {
-                use serde::de::Error;
-                let blob = |text: String| {
-                    aws_smithy_types::base64::decode(&text)
-                        .map(aws_smithy_types::Blob::new)
-                        .map_err(|e| A::Error::custom(format!("a B value is not base64: {e}")))
-                };
-                let key: String = map
-                    .next_key()?
-                    .ok_or_else(|| A::Error::custom("an attribute value with no type"))?;
-                let value = match key.as_str() {
-                    "S" => AttributeValue::S(map.next_value()?),
-                    "N" => AttributeValue::N(map.next_value()?),
-                    "BOOL" => AttributeValue::Bool(map.next_value()?),
-                    "NULL" => AttributeValue::Null(map.next_value()?),
-                    "M" => AttributeValue::M(map.next_value::<ItemDe>()?.0),
-                    "L" => AttributeValue::L(
-                        map.next_value::<Vec<AvDe>>()?
-                            .into_iter()
-                            .map(|v| v.0)
-                            .collect(),
-                    ),
-                    "SS" => AttributeValue::Ss(map.next_value()?),
-                    "NS" => AttributeValue::Ns(map.next_value()?),
-                    "B" => AttributeValue::B(blob(map.next_value()?)?),
-                    "BS" => AttributeValue::Bs(
-                        map.next_value::<Vec<String>>()?
-                            .into_iter()
-                            .map(blob)
-                            .collect::<Result<_, _>>()?,
-                    ),
-                    other => {
-                        return Err(A::Error::custom(format!(
-                            "unknown attribute value type {other:?}"
-                        )))
-                    }
-                };
-                if map.next_key::<serde::de::IgnoredAny>()?.is_some() {
-                    return Err(A::Error::custom("an attribute value with two types"));
-                }
-                Ok(AvDe(value))
-            }
-        }
-        d.deserialize_map(Visit)
-    }
-}
-
-/// An item as DynamoDB JSON: `{"name": {"S": "..."}, ...}`.
-struct ItemJson<'a>(&'a Item);
-
-impl Serialize for ItemJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            m.serialize_entry(k, &Av(v))?;
-        }
-        m.end()
-    }
-}
-
-/// One attribute value as DynamoDB JSON
-/// (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_AttributeValue.html>).
-struct Av<'a>(&'a AttributeValue);
-
-impl Serialize for Av<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use aws_smithy_types::base64::encode;
-        struct List<'a>(&'a [AttributeValue]);
-        impl Serialize for List<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.iter().map(Av))
-            }
-        }
-        let mut m = s.serialize_map(Some(1))?;
-        match self.0 {
-            AttributeValue::S(v) => m.serialize_entry("S", v)?,
-            AttributeValue::N(v) => m.serialize_entry("N", v)?,
-            AttributeValue::Bool(v) => m.serialize_entry("BOOL", v)?,
-            AttributeValue::Null(_) => m.serialize_entry("NULL", &true)?,
-            AttributeValue::M(v) => m.serialize_entry("M", &ItemJson(v))?,
-            AttributeValue::L(v) => m.serialize_entry("L", &List(v))?,
-            AttributeValue::Ss(v) => m.serialize_entry("SS", v)?,
-            AttributeValue::Ns(v) => m.serialize_entry("NS", v)?,
-            AttributeValue::B(v) => m.serialize_entry("B", &encode(v.as_ref()))?,
-            AttributeValue::Bs(v) => m.serialize_entry(
-                "BS",
-                &v.iter().map(|b| encode(b.as_ref())).collect::<Vec<_>>(),
-            )?,
-            other => {
-                return Err(serde::ser::Error::custom(format!(
-                    "attribute value {other:?} has no DynamoDB JSON form here"
-                )))
-            }
-        }
-        m.end()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn item() -> Item {
-        HashMap::from([
-            ("contact_id".to_string(), AttributeValue::S("c-1".into())),
-            ("seq".to_string(), AttributeValue::N("2".into())),
-            ("yes".to_string(), AttributeValue::Bool(true)),
-            ("none".to_string(), AttributeValue::Null(true)),
-            (
-                "m".to_string(),
-                AttributeValue::M(HashMap::from([(
-                    "l".to_string(),
-                    AttributeValue::L(vec![AttributeValue::N("1".into())]),
-                )])),
-            ),
-            (
-                "b".to_string(),
-                AttributeValue::B(aws_smithy_types::Blob::new(b"hi".to_vec())),
-            ),
-        ])
-    }
-
-    #[test]
-    fn items_are_written_as_dynamodb_json() {
-        let v: serde_json::Value = serde_json::to_value(ItemJson(&item())).expect("serialisable");
-        assert_eq!(
-            v,
-            serde_json::json!({
-                "contact_id": {"S": "c-1"}, "seq": {"N": "2"}, "yes": {"BOOL": true},
-                "none": {"NULL": true}, "m": {"M": {"l": {"L": [{"N": "1"}]}}},
-                "b": {"B": "aGk="}
-            })
-        );
-    }
-
-    #[test]
-    fn a_transaction_checks_then_puts_with_one_token() {
-        let key = HashMap::from([
-            ("contact_id".to_string(), AttributeValue::S("c-1".into())),
-            ("seq".to_string(), AttributeValue::N("1".into())),
-        ]);
-        let items = [item()];
-        let v = serde_json::to_value(Transact {
-            table: "t",
-            check_key: Some(&key),
-            items: &items,
-            token: "tok",
-        })
-        .expect("serialisable");
-        assert_eq!(v["ClientRequestToken"], "tok");
-        let actions = v["TransactItems"].as_array().expect("a list");
-        assert_eq!(actions.len(), 2);
-        assert_eq!(
-            actions[0]["ConditionCheck"],
-            serde_json::json!({
-                "TableName": "t",
-                "Key": {"contact_id": {"S": "c-1"}, "seq": {"N": "1"}},
-                "ConditionExpression": "attribute_exists(#seq)",
-                "ExpressionAttributeNames": {"#seq": "seq"}
-            })
-        );
-        assert_eq!(actions[1]["Put"]["TableName"], "t");
-        assert_eq!(
-            actions[1]["Put"]["ConditionExpression"],
-            "attribute_not_exists(#seq)"
-        );
-        assert_eq!(
-            actions[1]["Put"]["Item"]["seq"],
-            serde_json::json!({"N": "2"})
-        );
-        // With no version to check, only the puts.
-        let v = serde_json::to_value(Transact {
-            table: "t",
-            check_key: None,
-            items: &items,
-            token: "tok",
-        })
-        .expect("serialisable");
-        assert_eq!(v["TransactItems"].as_array().map(Vec::len), Some(1));
-    }
-
-    #[test]
-    fn items_read_back_as_written() {
-        let written = serde_json::to_string(&ItemJson(&item())).expect("serialisable");
-        let read: ItemDe = serde_json::from_str(&written).expect("readable");
-        assert_eq!(read.0, item());
-        let page: QueryPage = serde_json::from_str(&format!(
-            r#"{{"Items":[{written}],"Count":1,"ScannedCount":1,"LastEvaluatedKey":{{"seq":{{"N":"2"}}}}}}"#
-        ))
-        .expect("a page");
-        assert_eq!(page.items.len(), 1);
-        assert!(page.last.is_some());
-        let empty: QueryPage = serde_json::from_str(r#"{"Items":[],"Count":0}"#).expect("a page");
-        assert!(empty.items.is_empty() && empty.last.is_none());
-        for bad in [
-            r#"{"x":{}}"#,
-            r#"{"x":{"S":"a","N":"1"}}"#,
-            r#"{"x":{"Q":1}}"#,
-            r#"{"x":{"B":"%%"}}"#,
-        ] {
-            assert!(serde_json::from_str::<ItemDe>(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_query_names_the_partition_and_pages() {
-        let key = HashMap::from([("seq".to_string(), AttributeValue::N("7".into()))]);
-        let v = serde_json::to_value(Query {
-            table: "t",
-            contact_id: "c-1",
-            limit: Some(7),
-            start: Some(&key),
-        })
-        .expect("serialisable");
-        assert_eq!(
-            v,
-            serde_json::json!({
-                "TableName": "t", "ConsistentRead": true,
-                "KeyConditionExpression": "#pk = :pk",
-                "ExpressionAttributeNames": {"#pk": "contact_id"},
-                "ExpressionAttributeValues": {":pk": {"S": "c-1"}},
-                "Limit": 7, "ExclusiveStartKey": {"seq": {"N": "7"}}
-            })
-        );
-    }
 
     #[test]
     fn error_bodies_give_code_message_and_reasons() {

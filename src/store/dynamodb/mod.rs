@@ -50,6 +50,7 @@
 pub mod catalog;
 pub mod client;
 pub mod direct;
+pub mod encode;
 pub mod http1;
 pub mod index;
 pub mod item;
@@ -180,42 +181,7 @@ impl DynamoStore {
 
     /// The item an event is stored as (see the module docs).
     pub fn to_item(&self, contact_id: &ContactId, event: &Event) -> Result<Item, StoreError> {
-        let mut item: Item = serde_dynamo::to_item(event).map_err(|e| {
-            StoreError::Invalid(format!(
-                "event {} of contact {contact_id} cannot be written as a DynamoDB item: {e}",
-                event.seq
-            ))
-        })?;
-        item.insert(PK.into(), AttributeValue::S(contact_id.as_str().into()));
-        let expires = event
-            .at
-            .timestamp()
-            .saturating_add(i64::from(self.opts.retention_days) * 86_400);
-        item.insert(EXPIRES_AT.into(), AttributeValue::N(expires.to_string()));
-        if let EventKind::CallStarted { .. } = event.kind {
-            let at = item
-                .get("at")
-                .cloned()
-                .ok_or_else(|| StoreError::Invalid("event serialised without `at`".into()))?;
-            item.insert(
-                DAY_SHARD.into(),
-                AttributeValue::S(day_shard(
-                    contact_id.as_str(),
-                    event.at,
-                    self.opts.day_shards,
-                )),
-            );
-            item.insert(STARTED_AT.into(), at);
-        }
-        let size = item_size(&item);
-        if size > MAX_EVENT_BYTES {
-            return Err(StoreError::Invalid(format!(
-                "event {} ({}) of contact {contact_id} is {size} bytes as a DynamoDB item; at most {MAX_EVENT_BYTES} are allowed",
-                event.seq,
-                event.kind.name()
-            )));
-        }
-        Ok(item)
+        event_to_item(contact_id, event, &self.opts)
     }
 
     /// Reads one stored item back as an event.
@@ -273,17 +239,6 @@ impl DynamoStore {
         expected: u64,
         item: Item,
     ) -> Result<(), StoreError> {
-        if let Some(direct) = self.direct_client().await {
-            return match direct.put_new(&self.table, &item).await {
-                Ok(()) => Ok(()),
-                Err(DirectError::Service { code, .. })
-                    if code == "ConditionalCheckFailedException" =>
-                {
-                    Err(Self::conflict(contact_id, expected))
-                }
-                Err(e) => Err(e.into_store_error("PutItem", &self.table)),
-            };
-        }
         let res = self
             .client
             .put_item()
@@ -310,23 +265,6 @@ impl DynamoStore {
         expected: u64,
         items: Vec<Item>,
     ) -> Result<(), StoreError> {
-        if let Some(direct) = self.direct_client().await {
-            let check = (expected > 0).then(|| Self::key(contact_id, expected));
-            return match direct.transact(&self.table, check.as_ref(), &items).await {
-                Ok(()) => Ok(()),
-                Err(DirectError::Service {
-                    code,
-                    message,
-                    reasons,
-                }) if code == "TransactionCanceledException" => Err(self.cancelled(
-                    contact_id,
-                    expected,
-                    reasons.iter().map(String::as_str),
-                    &message,
-                )),
-                Err(e) => Err(e.into_store_error("TransactWriteItems", &self.table)),
-            };
-        }
         let check = (expected > 0).then(|| Self::key(contact_id, expected));
         let actions = self.conditional_writes(check, items)?;
         let res = self
@@ -395,24 +333,13 @@ impl DynamoStore {
         Ok(actions)
     }
 
-    /// One page of the consistent `Query` of a call's partition, from `start`: its items
-    /// and the key to go on from, if any. On the direct client when it is on.
+    /// One page of the consistent `Query` of a call's partition, from `start`, through the
+    /// SDK: its items and the key to go on from, if any.
     async fn query_page(
         &self,
         contact_id: &ContactId,
         start: Option<Item>,
     ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
-        if let Some(direct) = self.direct_client().await {
-            return direct
-                .query_page(
-                    &self.table,
-                    contact_id.as_str(),
-                    self.opts.page_limit,
-                    start.as_ref(),
-                )
-                .await
-                .map_err(|e| e.into_store_error("Query", &self.table));
-        }
         let page = self
             .client
             .query()
@@ -461,6 +388,47 @@ impl DynamoStore {
     }
 }
 
+/// The item `event` of `contact_id` is stored as, with `opts`' retention and day shards (see
+/// the module docs). [`encode::event_item`] writes the same item as DynamoDB JSON.
+pub fn event_to_item(
+    contact_id: &ContactId,
+    event: &Event,
+    opts: &DynamoOptions,
+) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(event).map_err(|e| {
+        StoreError::Invalid(format!(
+            "event {} of contact {contact_id} cannot be written as a DynamoDB item: {e}",
+            event.seq
+        ))
+    })?;
+    item.insert(PK.into(), AttributeValue::S(contact_id.as_str().into()));
+    let expires = event
+        .at
+        .timestamp()
+        .saturating_add(i64::from(opts.retention_days) * 86_400);
+    item.insert(EXPIRES_AT.into(), AttributeValue::N(expires.to_string()));
+    if let EventKind::CallStarted { .. } = event.kind {
+        let at = item
+            .get("at")
+            .cloned()
+            .ok_or_else(|| StoreError::Invalid("event serialised without `at`".into()))?;
+        item.insert(
+            DAY_SHARD.into(),
+            AttributeValue::S(day_shard(contact_id.as_str(), event.at, opts.day_shards)),
+        );
+        item.insert(STARTED_AT.into(), at);
+    }
+    let size = item_size(&item);
+    if size > MAX_EVENT_BYTES {
+        return Err(StoreError::Invalid(format!(
+                "event {} ({}) of contact {contact_id} is {size} bytes as a DynamoDB item; at most {MAX_EVENT_BYTES} are allowed",
+                event.seq,
+                event.kind.name()
+            )));
+    }
+    Ok(item)
+}
+
 fn describe_key(item: &Item) -> String {
     let s = |k: &str| match item.get(k) {
         Some(AttributeValue::S(s)) => s.clone(),
@@ -473,6 +441,9 @@ fn describe_key(item: &Item) -> String {
 #[async_trait]
 impl EventStore for DynamoStore {
     async fn load(&self, contact_id: &ContactId) -> Result<History, StoreError> {
+        if let Some(direct) = self.direct_client().await {
+            return self.load_direct(direct, contact_id).await;
+        }
         let mut events = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -500,21 +471,11 @@ impl EventStore for DynamoStore {
                 "contact id {contact_id:?} starts with {RESERVED_PREFIX:?}, which marks table metadata"
             )));
         }
-        let mut items = events
-            .iter()
-            .map(|e| self.to_item(contact_id, e))
-            .collect::<Result<Vec<Item>, StoreError>>()?;
-        let written = match items.pop() {
-            Some(item) if expected_version == 0 && items.is_empty() => {
-                self.put_one(contact_id, expected_version, item).await
-            }
-            Some(last) => {
-                items.push(last);
-                self.transact(contact_id, expected_version, items).await
-            }
-            None => Err(StoreError::Invalid(
-                "an append needs at least one event".into(),
-            )),
+        let written = if let Some(direct) = self.direct_client().await {
+            self.append_direct(direct, contact_id, expected_version, &events)
+                .await
+        } else {
+            self.append_sdk(contact_id, expected_version, &events).await
         };
         match written {
             Err(conflict @ StoreError::Conflict { .. }) => {
@@ -535,6 +496,113 @@ impl EventStore for DynamoStore {
 
     fn describe(&self) -> String {
         format!("dynamodb:{}", self.table)
+    }
+}
+
+impl DynamoStore {
+    /// A call's events through the [`DirectClient`]: its items read straight into events
+    /// ([`encode::query_page`]), page by page.
+    async fn load_direct(
+        &self,
+        direct: &DirectClient,
+        contact_id: &ContactId,
+    ) -> Result<History, StoreError> {
+        let mut events = Vec::new();
+        let mut start: Option<Box<serde_json::value::RawValue>> = None;
+        loop {
+            let page = direct
+                .query_page(
+                    &self.table,
+                    contact_id.as_str(),
+                    self.opts.page_limit,
+                    start.as_deref(),
+                )
+                .await
+                .map_err(|e| e.into_store_error("Query", &self.table))?;
+            for item in page.items {
+                events.push(item?);
+            }
+            match page.last {
+                Some(key) => start = Some(key),
+                None => break,
+            }
+        }
+        Ok(events.into())
+    }
+
+    /// A conditional append through the [`DirectClient`]: the events written straight as
+    /// DynamoDB JSON ([`encode::event_item`]), a `PutItem` for a new call's one event, else
+    /// one `TransactWriteItems` (module docs).
+    async fn append_direct(
+        &self,
+        direct: &DirectClient,
+        contact_id: &ContactId,
+        expected: u64,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        let items = events
+            .iter()
+            .map(|e| encode::event_item(contact_id, e, &self.opts))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        match items.as_slice() {
+            [] => Err(StoreError::Invalid(
+                "an append needs at least one event".into(),
+            )),
+            [item] if expected == 0 => match direct.put_new(&self.table, item).await {
+                Ok(()) => Ok(()),
+                Err(DirectError::Service { code, .. })
+                    if code == "ConditionalCheckFailedException" =>
+                {
+                    Err(Self::conflict(contact_id, expected))
+                }
+                Err(e) => Err(e.into_store_error("PutItem", &self.table)),
+            },
+            items => {
+                let check = (expected > 0).then_some(expected);
+                match direct
+                    .transact(&self.table, contact_id.as_str(), check, items)
+                    .await
+                {
+                    Ok(()) => Ok(()),
+                    Err(DirectError::Service {
+                        code,
+                        message,
+                        reasons,
+                    }) if code == "TransactionCanceledException" => Err(self.cancelled(
+                        contact_id,
+                        expected,
+                        reasons.iter().map(String::as_str),
+                        &message,
+                    )),
+                    Err(e) => Err(e.into_store_error("TransactWriteItems", &self.table)),
+                }
+            }
+        }
+    }
+
+    /// A conditional append through the SDK (module docs).
+    async fn append_sdk(
+        &self,
+        contact_id: &ContactId,
+        expected_version: u64,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        let mut items = events
+            .iter()
+            .map(|e| self.to_item(contact_id, e))
+            .collect::<Result<Vec<Item>, StoreError>>()?;
+        match items.pop() {
+            Some(item) if expected_version == 0 && items.is_empty() => {
+                self.put_one(contact_id, expected_version, item).await
+            }
+            Some(last) => {
+                items.push(last);
+                self.transact(contact_id, expected_version, items).await
+            }
+            None => Err(StoreError::Invalid(
+                "an append needs at least one event".into(),
+            )),
+        }
     }
 }
 
