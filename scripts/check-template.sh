@@ -72,6 +72,12 @@ for bin in bootstrap projector; do
       *) echo "check-template: $binary is not a $want binary" >&2; exit 1 ;;
     esac
   fi
-  built+=("$binary, $(du -h "$binary" | cut -f1)")
+  # Issue 14, point 4: the stripped bootstrap deploys in at most 10 MB.
+  bytes=$(stat -c %s "$binary")
+  if [ "$bin" = bootstrap ] && [ "$bytes" -gt $((10 * 1024 * 1024)) ]; then
+    echo "check-template: $binary is $bytes bytes, over the 10 MB the turn's binary may take" >&2
+    exit 1
+  fi
+  built+=("$binary, $(du -h "$binary" | cut -f1), $bytes bytes")
 done
 echo "check-template: ok (${built[*]})"

@@ -48,10 +48,7 @@ pub fn event_item(
     let mut json = Vec::with_capacity(512);
     json.push(b'{');
     let mut size = event
-        .serialize(ItemWriter {
-            out: &mut json,
-            first: true,
-        })
+        .serialize(ItemWriter { out: &mut json })
         .map_err(unwritable)?;
     let mut attribute = |out: &mut Vec<u8>, name: &str, value: Attr<'_>| {
         if out.len() > 1 {
@@ -439,75 +436,19 @@ impl ser::Error for Error {
 /// returning their size.
 struct ItemWriter<'a> {
     out: &'a mut Vec<u8>,
-    first: bool,
 }
 
-struct ItemFields<'a> {
-    out: &'a mut Vec<u8>,
-    first: bool,
-    size: usize,
-    key: Option<String>,
-}
-
-impl ItemFields<'_> {
-    fn field<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), Error> {
-        if ADDED_ATTRIBUTES.contains(&name) {
-            return Err(Error(format!(
-                "its field {name:?} is an attribute the store adds"
-            )));
-        }
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        string(self.out, name);
-        self.out.push(b':');
-        self.size += name.len() + value.serialize(ValueWriter { out: self.out })?;
-        Ok(())
-    }
-}
-
-impl ser::SerializeMap for ItemFields<'_> {
-    type Ok = usize;
-    type Error = Error;
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
-        self.key = Some(key.serialize(KeyWriter)?);
-        Ok(())
-    }
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        let key = self
-            .key
-            .take()
-            .ok_or_else(|| Error("a map value without its key".into()))?;
-        self.field(&key, value)
-    }
-    fn end(self) -> Result<usize, Error> {
-        Ok(self.size)
-    }
-}
-
-impl ser::SerializeStruct for ItemFields<'_> {
-    type Ok = usize;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<usize, Error> {
-        Ok(self.size)
-    }
-}
-
-macro_rules! not_an_item {
-    ($($f:ident($($t:ty),*)),* $(,)?) => {
-        $(fn $f(self, $(_: $t),*) -> Result<usize, Error> {
-            Err(Error("an item must be a struct or a map".into()))
+/// Methods of a serde `Serializer` that refuse what they are given, saying `$why`.
+macro_rules! refuse {
+    ($why:expr => $($f:ident($($t:ty),*) -> $r:ty),* $(,)?) => {
+        $(fn $f(self, $(_: $t),*) -> Result<$r, Error> {
+            Err(Error($why.into()))
         })*
     };
 }
+
+const NOT_AN_ITEM: &str = "an item must be a struct or a map";
+const NOT_A_NAME: &str = "an attribute name must be a string";
 
 impl<'a> ser::Serializer for ItemWriter<'a> {
     type Ok = usize;
@@ -516,29 +457,34 @@ impl<'a> ser::Serializer for ItemWriter<'a> {
     type SerializeTuple = Impossible<usize, Error>;
     type SerializeTupleStruct = Impossible<usize, Error>;
     type SerializeTupleVariant = Impossible<usize, Error>;
-    type SerializeMap = ItemFields<'a>;
-    type SerializeStruct = ItemFields<'a>;
+    type SerializeMap = Nested<'a>;
+    type SerializeStruct = Nested<'a>;
     type SerializeStructVariant = Impossible<usize, Error>;
 
-    not_an_item!(
-        serialize_bool(bool),
-        serialize_i8(i8),
-        serialize_i16(i16),
-        serialize_i32(i32),
-        serialize_i64(i64),
-        serialize_u8(u8),
-        serialize_u16(u16),
-        serialize_u32(u32),
-        serialize_u64(u64),
-        serialize_f32(f32),
-        serialize_f64(f64),
-        serialize_char(char),
-        serialize_str(&str),
-        serialize_bytes(&[u8]),
-        serialize_none(),
-        serialize_unit(),
-        serialize_unit_struct(&'static str),
-        serialize_unit_variant(&'static str, u32, &'static str),
+    refuse!(NOT_AN_ITEM =>
+        serialize_bool(bool) -> usize,
+        serialize_i8(i8) -> usize,
+        serialize_i16(i16) -> usize,
+        serialize_i32(i32) -> usize,
+        serialize_i64(i64) -> usize,
+        serialize_u8(u8) -> usize,
+        serialize_u16(u16) -> usize,
+        serialize_u32(u32) -> usize,
+        serialize_u64(u64) -> usize,
+        serialize_f32(f32) -> usize,
+        serialize_f64(f64) -> usize,
+        serialize_char(char) -> usize,
+        serialize_str(&str) -> usize,
+        serialize_bytes(&[u8]) -> usize,
+        serialize_none() -> usize,
+        serialize_unit() -> usize,
+        serialize_unit_struct(&'static str) -> usize,
+        serialize_unit_variant(&'static str, u32, &'static str) -> usize,
+        serialize_seq(Option<usize>) -> Self::SerializeSeq,
+        serialize_tuple(usize) -> Self::SerializeTuple,
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct,
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant,
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant,
     );
 
     fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<usize, Error> {
@@ -558,63 +504,19 @@ impl<'a> ser::Serializer for ItemWriter<'a> {
         _: &'static str,
         _: &T,
     ) -> Result<usize, Error> {
-        Err(Error("an item must be a struct or a map".into()))
+        Err(Error(NOT_AN_ITEM.into()))
     }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
-        Err(Error("an item must be a struct or a map".into()))
+    fn serialize_map(self, _: Option<usize>) -> Result<Nested<'a>, Error> {
+        Ok(Nested::item(self.out))
     }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
-        Err(Error("an item must be a struct or a map".into()))
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Error> {
-        Err(Error("an item must be a struct or a map".into()))
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Error> {
-        Err(Error("an item must be a struct or a map".into()))
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<ItemFields<'a>, Error> {
-        Ok(ItemFields {
-            out: self.out,
-            first: self.first,
-            size: 0,
-            key: None,
-        })
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<ItemFields<'a>, Error> {
-        self.serialize_map(None)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Error> {
-        Err(Error("an item must be a struct or a map".into()))
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Nested<'a>, Error> {
+        Ok(Nested::item(self.out))
     }
 }
 
 // ---- attribute names: strings only -------------------------------------------------------
 
 struct KeyWriter;
-
-macro_rules! not_a_key {
-    ($($f:ident($($t:ty),*)),* $(,)?) => {
-        $(fn $f(self, $(_: $t),*) -> Result<String, Error> {
-            Err(Error("an attribute name must be a string".into()))
-        })*
-    };
-}
 
 impl ser::Serializer for KeyWriter {
     type Ok = String;
@@ -648,25 +550,32 @@ impl ser::Serializer for KeyWriter {
     ) -> Result<String, Error> {
         v.serialize(self)
     }
-    not_a_key!(
-        serialize_bool(bool),
-        serialize_i8(i8),
-        serialize_i16(i16),
-        serialize_i32(i32),
-        serialize_i64(i64),
-        serialize_u8(u8),
-        serialize_u16(u16),
-        serialize_u32(u32),
-        serialize_u64(u64),
-        serialize_f32(f32),
-        serialize_f64(f64),
-        serialize_bytes(&[u8]),
-        serialize_none(),
-        serialize_unit(),
-        serialize_unit_struct(&'static str),
+    refuse!(NOT_A_NAME =>
+        serialize_bool(bool) -> String,
+        serialize_i8(i8) -> String,
+        serialize_i16(i16) -> String,
+        serialize_i32(i32) -> String,
+        serialize_i64(i64) -> String,
+        serialize_u8(u8) -> String,
+        serialize_u16(u16) -> String,
+        serialize_u32(u32) -> String,
+        serialize_u64(u64) -> String,
+        serialize_f32(f32) -> String,
+        serialize_f64(f64) -> String,
+        serialize_bytes(&[u8]) -> String,
+        serialize_none() -> String,
+        serialize_unit() -> String,
+        serialize_unit_struct(&'static str) -> String,
+        serialize_seq(Option<usize>) -> Self::SerializeSeq,
+        serialize_tuple(usize) -> Self::SerializeTuple,
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct,
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant,
+        serialize_map(Option<usize>) -> Self::SerializeMap,
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct,
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant,
     );
     fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<String, Error> {
-        Err(Error("an attribute name must be a string".into()))
+        Err(Error(NOT_A_NAME.into()))
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -675,44 +584,7 @@ impl ser::Serializer for KeyWriter {
         _: &'static str,
         _: &T,
     ) -> Result<String, Error> {
-        Err(Error("an attribute name must be a string".into()))
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
-        Err(Error("an attribute name must be a string".into()))
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
-        Err(Error("an attribute name must be a string".into()))
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Error> {
-        Err(Error("an attribute name must be a string".into()))
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Error> {
-        Err(Error("an attribute name must be a string".into()))
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
-        Err(Error("an attribute name must be a string".into()))
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Error> {
-        Err(Error("an attribute name must be a string".into()))
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Error> {
-        Err(Error("an attribute name must be a string".into()))
+        Err(Error(NOT_A_NAME.into()))
     }
 }
 
@@ -743,12 +615,14 @@ impl ValueWriter<'_> {
 }
 
 /// A list's elements, or a map's entries: `{"L":[...]}`, `{"M":{...}}`; with `wrap`, the
-/// whole inside `{"M":{"variant":...}}`.
+/// whole inside `{"M":{"variant":...}}`. Or an item's attributes, unwrapped.
 struct Nested<'a> {
     out: &'a mut Vec<u8>,
     first: bool,
     size: usize,
     key: Option<String>,
+    /// An item's attributes: no braces, no overhead, and no attribute the store adds.
+    item: bool,
     /// Closing bytes: `]}` or `}}`, plus `}}` when wrapped in a variant.
     close: &'static [u8],
     /// Added to the size at the end: the variant's name and overhead.
@@ -774,9 +648,22 @@ impl<'a> Nested<'a> {
             first: true,
             size: 3,
             key: None,
+            item: false,
             close,
             // A variant's map: 3 of overhead, 1 for its one entry, the name.
             wrap_size: variant.map(|v| 3 + 1 + v.len()),
+        }
+    }
+    /// An item's attributes, written after its opening brace.
+    fn item(out: &'a mut Vec<u8>) -> Nested<'a> {
+        Nested {
+            out,
+            first: true,
+            size: 0,
+            key: None,
+            item: true,
+            close: b"",
+            wrap_size: None,
         }
     }
     fn element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
@@ -788,13 +675,20 @@ impl<'a> Nested<'a> {
         Ok(())
     }
     fn entry<T: Serialize + ?Sized>(&mut self, name: &str, v: &T) -> Result<(), Error> {
+        if self.item && ADDED_ATTRIBUTES.contains(&name) {
+            return Err(Error(format!(
+                "its field {name:?} is an attribute the store adds"
+            )));
+        }
         if !self.first {
             self.out.push(b',');
         }
         self.first = false;
         string(self.out, name);
         self.out.push(b':');
-        self.size += 1 + name.len() + v.serialize(ValueWriter { out: self.out })?;
+        // A map counts 1 per entry; an item's attributes count their names and values only.
+        self.size +=
+            usize::from(!self.item) + name.len() + v.serialize(ValueWriter { out: self.out })?;
         Ok(())
     }
     fn close(self) -> Result<usize, Error> {
@@ -803,49 +697,28 @@ impl<'a> Nested<'a> {
     }
 }
 
-impl ser::SerializeSeq for Nested<'_> {
-    type Ok = usize;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.element(v)
-    }
-    fn end(self) -> Result<usize, Error> {
-        self.close()
-    }
+/// The four list-like serde traits, each an element at a time.
+macro_rules! list_like {
+    ($($trait:ident::$method:ident),*) => {
+        $(impl ser::$trait for Nested<'_> {
+            type Ok = usize;
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+                self.element(v)
+            }
+            fn end(self) -> Result<usize, Error> {
+                self.close()
+            }
+        })*
+    };
 }
 
-impl ser::SerializeTuple for Nested<'_> {
-    type Ok = usize;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.element(v)
-    }
-    fn end(self) -> Result<usize, Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleStruct for Nested<'_> {
-    type Ok = usize;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.element(v)
-    }
-    fn end(self) -> Result<usize, Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleVariant for Nested<'_> {
-    type Ok = usize;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.element(v)
-    }
-    fn end(self) -> Result<usize, Error> {
-        self.close()
-    }
-}
+list_like!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeMap for Nested<'_> {
     type Ok = usize;
@@ -866,34 +739,35 @@ impl ser::SerializeMap for Nested<'_> {
     }
 }
 
-impl ser::SerializeStruct for Nested<'_> {
-    type Ok = usize;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        v: &T,
-    ) -> Result<(), Error> {
-        self.entry(key, v)
-    }
-    fn end(self) -> Result<usize, Error> {
-        self.close()
-    }
+/// The two struct-like serde traits, each a named entry at a time.
+macro_rules! struct_like {
+    ($($trait:ident),*) => {
+        $(impl ser::$trait for Nested<'_> {
+            type Ok = usize;
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                v: &T,
+            ) -> Result<(), Error> {
+                self.entry(key, v)
+            }
+            fn end(self) -> Result<usize, Error> {
+                self.close()
+            }
+        })*
+    };
 }
 
-impl ser::SerializeStructVariant for Nested<'_> {
-    type Ok = usize;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        v: &T,
-    ) -> Result<(), Error> {
-        self.entry(key, v)
-    }
-    fn end(self) -> Result<usize, Error> {
-        self.close()
-    }
+struct_like!(SerializeStruct, SerializeStructVariant);
+
+/// Integers as `{"N":"digits"}`.
+macro_rules! integers {
+    ($($f:ident($t:ty)),* $(,)?) => {
+        $(fn $f(self, v: $t) -> Result<usize, Error> {
+            self.number(itoa::Buffer::new().format(v))
+        })*
+    };
 }
 
 impl<'a> ser::Serializer for ValueWriter<'a> {
@@ -915,30 +789,16 @@ impl<'a> ser::Serializer for ValueWriter<'a> {
         });
         Ok(1)
     }
-    fn serialize_i8(self, v: i8) -> Result<usize, Error> {
-        self.number(itoa::Buffer::new().format(v))
-    }
-    fn serialize_i16(self, v: i16) -> Result<usize, Error> {
-        self.number(itoa::Buffer::new().format(v))
-    }
-    fn serialize_i32(self, v: i32) -> Result<usize, Error> {
-        self.number(itoa::Buffer::new().format(v))
-    }
-    fn serialize_i64(self, v: i64) -> Result<usize, Error> {
-        self.number(itoa::Buffer::new().format(v))
-    }
-    fn serialize_u8(self, v: u8) -> Result<usize, Error> {
-        self.number(itoa::Buffer::new().format(v))
-    }
-    fn serialize_u16(self, v: u16) -> Result<usize, Error> {
-        self.number(itoa::Buffer::new().format(v))
-    }
-    fn serialize_u32(self, v: u32) -> Result<usize, Error> {
-        self.number(itoa::Buffer::new().format(v))
-    }
-    fn serialize_u64(self, v: u64) -> Result<usize, Error> {
-        self.number(itoa::Buffer::new().format(v))
-    }
+    integers!(
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+    );
     // As serde_dynamo: a float's `Display`.
     fn serialize_f32(self, v: f32) -> Result<usize, Error> {
         self.number(&v.to_string())

@@ -4,7 +4,7 @@
 //! A turn sends one request and waits for its answer. Through the SDK's connector
 //! (`aws-smithy-http-client`: hyper_util's pooled client behind the SDK's adapter) that
 //! exchange went through a pool checkout, a request and header-map conversion, a channel to
-//! the connection's own task and back, and the body's frame stream: about 35,000
+//! the connection's own task and back, and the body's frame stream: about 32,000
 //! instructions a request on the dev VM (callgrind, README "Performance"). Here a request
 //! is the bytes [`super::sigv4::Signer::write_request`] made: one write, then reads until
 //! the response is whole, on the caller's own task.
@@ -662,10 +662,8 @@ mod tests {
                             if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                                 break end + 4;
                             }
-                            let mut chunk = [0u8; 4096];
-                            match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            if !read_some(&mut socket, &mut buf).await {
+                                return;
                             }
                         };
                         let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
@@ -675,10 +673,8 @@ mod tests {
                             .and_then(|v| v.trim().parse().ok())
                             .unwrap_or(0);
                         while buf.len() < end + length {
-                            let mut chunk = [0u8; 4096];
-                            match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            if !read_some(&mut socket, &mut buf).await {
+                                return;
                             }
                         }
                         buf.drain(..end + length);
@@ -694,6 +690,18 @@ mod tests {
         Server {
             endpoint: Endpoint::parse(&format!("http://{addr}")).expect("endpoint"),
             accepted,
+        }
+    }
+
+    /// Reads what the socket has into `buf`; false at its end.
+    async fn read_some(socket: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+        let mut chunk = [0u8; 4096];
+        match socket.read(&mut chunk).await {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                true
+            }
         }
     }
 
