@@ -60,8 +60,6 @@ const CREDENTIALS_MARGIN: Duration = Duration::from_secs(300);
 pub struct DirectClient {
     conns: Connections,
     signer: Signer,
-    /// `scheme://authority/`, as the SDK resolved it.
-    uri: String,
     provider: SharedCredentialsProvider,
     cached: Mutex<Option<Credentials>>,
     limits: SdkLimits,
@@ -95,24 +93,18 @@ impl DirectClient {
         let region = conf.region()?.to_string();
         let uri = probe_endpoint(conf).await?;
         let endpoint = Endpoint::parse(&uri)?;
-        let base = format!(
-            "{}://{}/",
-            if endpoint.is_tls() { "https" } else { "http" },
-            endpoint.authority()
-        );
         Some(DirectClient {
             conns: Connections::new(endpoint, client::CONNECT_TIMEOUT),
             signer: Signer::new(region),
-            uri: base,
             provider,
             cached: Mutex::new(None),
             limits,
         })
     }
 
-    /// Where this writer sends its requests (`scheme://host/`).
-    pub fn endpoint(&self) -> &str {
-        &self.uri
+    /// Where this writer sends its requests (displayed `scheme://host/`).
+    pub fn endpoint(&self) -> &Endpoint {
+        self.conns.endpoint()
     }
 
     /// `PutItem` of `item` if no item has its key yet.
@@ -240,7 +232,7 @@ impl DirectClient {
                 return Attempt::Retryable(DirectError::Unavailable(StoreError::Unavailable(
                     format!(
                         "DynamoDB {op} on table {table} {what} the endpoint {}: {e}",
-                        self.uri
+                        self.conns.endpoint()
                     ),
                 )));
             }

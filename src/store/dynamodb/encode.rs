@@ -29,7 +29,6 @@ use serde_json::value::RawValue;
 pub struct EncodedItem {
     pub json: Vec<u8>,
     pub size: usize,
-    pub seq: u64,
 }
 
 /// The item `event` of `contact_id` is stored as (the same attributes as
@@ -96,11 +95,7 @@ pub fn event_item(
             event.kind.name()
         )));
     }
-    Ok(EncodedItem {
-        json,
-        size,
-        seq: event.seq,
-    })
+    Ok(EncodedItem { json, size })
 }
 
 enum Attr<'a> {
@@ -1044,7 +1039,6 @@ mod tests {
             let theirs = event_to_item(&cid, &event, &opts).expect("to_item");
             assert_eq!(read_item(&ours.json), theirs, "{}", event.kind.name());
             assert_eq!(ours.size, item_size(&theirs), "{}", event.kind.name());
-            assert_eq!(ours.seq, event.seq);
         }
     }
 

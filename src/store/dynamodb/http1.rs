@@ -97,6 +97,14 @@ impl Endpoint {
     }
 }
 
+impl std::fmt::Display for Endpoint {
+    /// `scheme://authority/`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "https" } else { "http" };
+        write!(f, "{scheme}://{}/", self.authority)
+    }
+}
+
 /// A response: its status, its `x-amzn-ErrorType` header if any, and its whole body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -174,7 +182,11 @@ impl Connections {
     /// Sends `request` (a whole HTTP/1.1 request) and reads its response, on an idle
     /// connection if one is alive, else on a new one.
     pub async fn exchange(&self, request: &[u8]) -> Result<Reply, ExchangeError> {
-        if let Some(mut stream) = self.take_idle() {
+        let (mut stream, mut reused) = match self.take_idle() {
+            Some(idle) => (idle, true),
+            None => (self.connect().await?, false),
+        };
+        loop {
             match round_trip(&mut stream, request).await {
                 Ok((reply, keep)) => {
                     if keep {
@@ -185,19 +197,12 @@ impl Connections {
                 // Closed under the request before a byte came back: once more, on a new one.
                 Err(Failed {
                     received: false, ..
-                }) => {}
+                }) if reused => {
+                    stream = self.connect().await?;
+                    reused = false;
+                }
                 Err(Failed { error, .. }) => return Err(error),
             }
-        }
-        let mut stream = self.connect().await?;
-        match round_trip(&mut stream, request).await {
-            Ok((reply, keep)) => {
-                if keep {
-                    self.put_idle(stream);
-                }
-                Ok(reply)
-            }
-            Err(Failed { error, .. }) => Err(error),
         }
     }
 
@@ -731,6 +736,7 @@ mod tests {
         let e = Endpoint::parse("http://127.0.0.1:8000").expect("http");
         assert!(!e.is_tls());
         assert_eq!((e.authority(), e.port), ("127.0.0.1:8000", 8000));
+        assert_eq!(e.to_string(), "http://127.0.0.1:8000/");
         let e = Endpoint::parse("http://[::1]:9/").expect("ipv6");
         assert_eq!((e.authority(), e.host.as_str()), ("[::1]:9", "::1"));
         assert!(Endpoint::parse("ftp://x/").is_none());
